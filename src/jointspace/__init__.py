@@ -1,0 +1,3 @@
+"""jointspace: embed, index, search, evaluate and train joint image-text embedding spaces."""
+
+__version__ = "0.1.0"
