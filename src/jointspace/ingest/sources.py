@@ -1,0 +1,239 @@
+"""Where items come from: folders, file lists, manifests (CSV / JSONL / parquet) and text files.
+
+Every source has an ``id`` (what removal is scoped to), ``prune`` (whether items of this source that
+are no longer listed get removed) and ``scan()`` yielding ``SourceItem``s and ``FileError``s.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jointspace.errors import BadInputError
+from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
+)
+TEXT_EXTENSIONS = frozenset({".txt", ".md"})
+MANIFEST_EXTENSIONS = frozenset({".csv", ".jsonl", ".parquet"})
+PATH_COLUMNS = ("path", "file", "filepath", "file_name", "filename", "image")
+TEXT_COLUMNS = ("text", "caption", "captions", "content", "body")
+ID_COLUMNS = ("id", "_id", "key")
+MAX_TEXT_FILE_BYTES = 10 * 1024 * 1024
+
+ScanResult = SourceItem | FileError
+
+
+@dataclass
+class FolderSource:
+    """All image (or .txt/.md) files below ``root``; symlinks never lead outside the root."""
+
+    root: Path
+    kinds: frozenset[str] = frozenset({IMAGE})
+    prune: bool = True
+
+    @property
+    def id(self) -> str:
+        return str(self.root.resolve())
+
+    def scan(self) -> Iterator[ScanResult]:
+        root = self.root.resolve()
+        allowed = (IMAGE_EXTENSIONS if IMAGE in self.kinds else frozenset()) | (
+            TEXT_EXTENSIONS if TEXT in self.kinds else frozenset()
+        )
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if path.suffix.lower() not in allowed:
+                    continue
+                problem = _outside_root(path, root)
+                if problem:
+                    yield FileError(str(path), problem)
+                    continue
+                yield _file_item(path)
+
+
+@dataclass
+class FileListSource:
+    """An explicit list of files; listing is not exhaustive, so nothing is pruned."""
+
+    paths: Sequence[Path]
+    prune: bool = False
+    id: str = "files"
+
+    def scan(self) -> Iterator[ScanResult]:
+        for p in self.paths:
+            path = Path(p).absolute()
+            if not path.is_file():
+                yield FileError(str(path), "not a file or does not exist")
+            else:
+                yield _file_item(path)
+
+
+@dataclass
+class TextsSource:
+    """In-memory texts: ``texts`` with optional ``ids`` and ``metadata`` lists."""
+
+    texts: Sequence[str]
+    ids: Sequence[str] | None = None
+    metadata: Sequence[dict[str, Any]] | None = None
+    id: str = "texts"
+    prune: bool = False
+
+    def scan(self) -> Iterator[ScanResult]:
+        for i, text in enumerate(self.texts):
+            key = f"{self.id}#{self.ids[i] if self.ids is not None else i}"
+            meta = dict(self.metadata[i]) if self.metadata is not None else {}
+            yield SourceItem(key=key, kind=TEXT, text=str(text), metadata=meta)
+
+
+@dataclass
+class ManifestSource:
+    """Rows of a CSV / JSONL / parquet file with a path column, a text column, or both.
+
+    With a path column each row is an image (its text column, if any, becomes searchable caption
+    text); otherwise each row is a text. Remaining columns become metadata. Relative paths resolve
+    against the manifest's folder and may not escape it.
+    """
+
+    manifest: Path
+    path_column: str | None = None
+    text_column: str | None = None
+    id_column: str | None = None
+    prune: bool = True
+    _columns: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.manifest.resolve())
+
+    def scan(self) -> Iterator[ScanResult]:
+        rows = read_manifest(self.manifest)
+        base = self.manifest.resolve().parent
+        for index, row in enumerate(rows):
+            path_col = self.path_column or _pick(row, PATH_COLUMNS)
+            text_col = self.text_column or _pick(row, TEXT_COLUMNS)
+            id_col = self.id_column or _pick(row, ID_COLUMNS)
+            if path_col is None and text_col is None:
+                raise BadInputError(
+                    f"{self.manifest}: row {index} has neither a path nor a text column "
+                    f"(columns: {', '.join(row)})",
+                    hint="name them with --path-column / --text-column",
+                )
+            meta = {k: v for k, v in row.items() if k not in (path_col, text_col)}
+            text = _as_text(row.get(text_col)) if text_col else None
+            if path_col is not None:
+                item = self._image_row(row.get(path_col), base, text, meta, index)
+            else:
+                rid = row.get(id_col) if id_col else index
+                item = SourceItem(key=f"{self.id}#{rid}", kind=TEXT, text=text or "", metadata=meta)
+            yield item
+
+    def _image_row(self, value: Any, base: Path, text, meta, index) -> ScanResult:
+        if not isinstance(value, str) or not value:
+            return FileError(f"{self.manifest}#row{index}", "empty or non-string path")
+        path = (base / value) if not os.path.isabs(value) else Path(value)
+        path = Path(os.path.normpath(path))
+        problem = _outside_root(path, base) if not os.path.isabs(value) else None
+        if problem:
+            return FileError(str(path), problem)
+        return SourceItem(key=str(path), kind=IMAGE, path=str(path), text=text, metadata=meta)
+
+
+def open_source(spec: str | os.PathLike, **options: Any):
+    """Pick the source for a path: a folder, a manifest file, or a single media file."""
+    path = Path(spec)
+    if path.is_dir():
+        kinds = options.pop("kinds", None) or frozenset({IMAGE})
+        return FolderSource(path, kinds=frozenset(kinds), **options)
+    if path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
+        return ManifestSource(path, **options)
+    if path.is_file():
+        return FileListSource([path])
+    raise BadInputError(
+        f"source {str(spec)!r} does not exist",
+        hint="pass a folder, a .csv/.jsonl/.parquet manifest, or image files",
+    )
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    """Read a manifest into a list of dicts; CSV cells become int/float where they parse."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        if suffix == ".jsonl":
+            return _read_jsonl(path)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise BadInputError(f"cannot read manifest {path}: {exc}") from exc
+    except Exception as exc:  # pyarrow raises its own error family
+        if type(exc).__module__.startswith("pyarrow"):
+            raise BadInputError(f"cannot read parquet manifest {path}: {exc}") from exc
+        raise
+    raise BadInputError(f"unknown manifest type {suffix!r}", hint="use .csv, .jsonl or .parquet")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInputError(f"{path}:{n}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise BadInputError(f"{path}:{n}: each line must be a JSON object")
+            rows.append(row)
+    return rows
+
+
+def _parse_cell(value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _pick(row: dict[str, Any], names: Sequence[str]) -> str | None:
+    return next((n for n in names if n in row), None)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value)
+
+
+def _outside_root(path: Path, root: Path) -> str | None:
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # missing target or a symlink loop
+        return f"unresolvable path ({type(exc).__name__}: {exc})"
+    if real != root and root not in real.parents:
+        return f"resolves outside the source root ({real}); not followed"
+    return None
+
+
+def _file_item(path: Path) -> SourceItem:
+    kind = TEXT if path.suffix.lower() in TEXT_EXTENSIONS else IMAGE
+    return SourceItem(key=str(path), kind=kind, path=str(path))

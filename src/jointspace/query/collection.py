@@ -1,0 +1,250 @@
+"""``Collection``: the Python API the CLI and the service are thin skins over.
+
+    col = Collection.create("photos.js", model="hf:/models/clip")   # or Collection.open(dir)
+    col.add("~/Pictures")                                            # sync: add/update/remove
+    hits = col.search("a dog on a beach", k=10, where="year>=2015")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointspace.errors import BadInputError, NotFoundError
+from jointspace.ingest.items import FileError
+from jointspace.ingest.sources import FileListSource, TextsSource, open_source
+from jointspace.models.base import Embedder
+from jointspace.query.compose import compose
+from jointspace.query.hit import Hit
+from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
+from jointspace.store.faiss_index import FLAT
+from jointspace.store.filters import Clause, Filter, parse_filter
+from jointspace.store.local import LocalStore
+
+ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
+WhereInput = str | Sequence[str] | Mapping[str, Any] | Filter | None
+MAX_QUERY_CHARS = 10_000
+MAX_K = 10_000
+
+
+class Collection:
+    """A searchable collection stored in one directory."""
+
+    def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
+        self.store = store
+        self._embedder = embedder
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
+               embedder: Embedder | None = None) -> Collection:
+        """Create (or open, if it exists with the same model) a collection for ``model``."""
+        if embedder is None:
+            from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
+
+            embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
+        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index)
+        return cls(store, embedder)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
+             embedder: Embedder | None = None) -> Collection:
+        """Open an existing collection; ``model``, if given, must be the one it was built with."""
+        store = LocalStore.open(Path(path), readonly=readonly)
+        if model is not None:
+            store.check_model(model)
+        if embedder is not None:
+            store.check_model(embedder.name, embedder.dim)
+        return cls(store, embedder)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self.store.directory
+
+    @property
+    def embedder(self) -> Embedder:
+        """The collection's model, loaded on first use."""
+        if self._embedder is None:
+            from jointspace.models import load_embedder
+
+            self._embedder = load_embedder(self.store.model)
+            self.store.check_model(self._embedder.name, self._embedder.dim)
+        return self._embedder
+
+    # --- writing ------------------------------------------------------------------------
+    def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
+            fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
+            progress: ProgressFn | None = None, lock_timeout: float = 0.0,
+            **source_options: Any) -> IndexReport:
+        """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
+
+        New and changed files are embedded, unchanged ones skipped, and — for folders and
+        manifests — files gone from the source removed. Bad files become error records.
+        """
+        src = _as_source(source, source_options)
+        opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
+                           fast_decode=fast_decode, prune=prune)
+        with self.store.writer(lock_timeout):
+            report = sync_source(self.store, self.embedder, src, opts, progress)
+            self.store.save_index()
+        return report
+
+    def add_texts(self, texts: Sequence[str], *, ids: Sequence[str] | None = None,
+                  metadata: Sequence[dict[str, Any]] | None = None,
+                  source: str = "texts") -> IndexReport:
+        """Add or update in-memory texts, keyed by ``ids`` (default: their position)."""
+        return self.add(TextsSource(texts, ids=ids, metadata=metadata, id=source))
+
+    def remove(self, ids: Sequence[int] = (), *, where: WhereInput = None,
+               lock_timeout: float = 0.0) -> int:
+        """Remove items by id and/or by filter; returns how many were removed."""
+        from jointspace.store.base import WriteBatch
+
+        targets = {int(i) for i in ids}
+        flt = parse_filter(where)
+        if flt is not None:
+            with self.store.truth.transaction() as conn:
+                targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
+        existing = [it.id for it in self.store.get(sorted(targets))]
+        with self.store.writer(lock_timeout):
+            self.store.write(WriteBatch(deletes=existing))
+            self.store.save_index()
+        return len(existing)
+
+    # --- reading ------------------------------------------------------------------------
+    def search(self, text: str | None = None, image: ImageInput | None = None,
+               item_id: int | None = None, *, k: int = 20, offset: int = 0,
+               where: WhereInput = None, kind: str | None = None,
+               negative: str | Sequence[str] | None = None, text_weight: float = 1.0,
+               image_weight: float = 1.0, negative_weight: float = 0.5) -> list[Hit]:
+        """Nearest items to a text, an image, an item ("more like this"), or a mix of them.
+
+        Several positives are combined as a weighted sum of unit vectors (a composed query);
+        ``negative`` texts are subtracted. ``where`` filters on metadata exactly: with k matching
+        items present, k are returned. Scores are cosine similarities.
+        """
+        _check_k(k, offset)
+        positives = []
+        if text is not None:
+            positives.append((self._embed_query_text(text), text_weight))
+        if image is not None:
+            positives.append((self._embed_query_image(image), image_weight))
+        if item_id is not None:
+            positives.append((self.vector(item_id), 1.0))
+        negs = [negative] if isinstance(negative, str) else list(negative or [])
+        negatives = [(self._embed_query_text(n), negative_weight) for n in negs]
+        query = compose(positives, negatives)
+        return self.search_vector(query, k=k, offset=offset, where=where, kind=kind,
+                                  exclude=item_id)
+
+    def search_vector(self, vector: np.ndarray, *, k: int = 20, offset: int = 0,
+                      where: WhereInput = None, kind: str | None = None,
+                      exclude: int | None = None) -> list[Hit]:
+        """Nearest items to a unit query vector."""
+        _check_k(k, offset)
+        flt = _with_kind(parse_filter(where), kind)
+        want = k + offset + (1 if exclude is not None else 0)
+        pairs = self.store.search(np.asarray(vector, np.float32)[None, :], want, flt)[0]
+        pairs = [(i, s) for i, s in pairs if i != exclude][offset : offset + k]
+        return self._hits(pairs)
+
+    def vector(self, item_id: int) -> np.ndarray:
+        """The stored unit vector of an item."""
+        vecs = self.store.vectors([int(item_id)])
+        if len(vecs) == 0:
+            raise NotFoundError(f"no item with id {item_id}")
+        return vecs[0]
+
+    def get(self, item_id: int) -> Hit:
+        """An item as a Hit with score 1.0 (no query involved)."""
+        hits = self._hits([(int(item_id), 1.0)])
+        if not hits:
+            raise NotFoundError(f"no item with id {item_id}")
+        return hits[0]
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def errors(self) -> list[FileError]:
+        """Files that failed in the latest runs, with the reason."""
+        return [FileError(path, reason) for path, reason in self.store.errors()]
+
+    def info(self) -> dict[str, Any]:
+        """Count, model, dim and the state of the collection."""
+        import jointspace
+
+        meta = self.store.truth.get_meta()
+        with self.store.truth.transaction() as c:
+            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return {
+            "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
+            "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
+            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": meta.get("format"),
+            "size_bytes": size, "jointspace_version": jointspace.__version__,
+        }
+
+    # --- helpers ------------------------------------------------------------------------
+    def _hits(self, pairs: list[tuple[int, float]]) -> list[Hit]:
+        items = {it.id: it for it in self.store.get([i for i, _ in pairs])}
+        return [
+            Hit(id=i, score=s, kind=items[i].kind, path=items[i].path, text=items[i].text,
+                metadata=items[i].metadata)
+            for i, s in pairs if i in items
+        ]
+
+    def _embed_query_text(self, text: str) -> np.ndarray:
+        if not isinstance(text, str) or not text.strip():
+            raise BadInputError("empty text query", hint="type some words to search for")
+        if len(text) > MAX_QUERY_CHARS:
+            raise BadInputError(f"text query over {MAX_QUERY_CHARS} characters")
+        return self.embedder.embed_texts([text])[0]
+
+    def _embed_query_image(self, image: ImageInput) -> np.ndarray:
+        from PIL import Image
+
+        from jointspace.ingest.decode import load_image
+
+        if not isinstance(image, Image.Image):
+            image = load_image(image if isinstance(image, bytes) else Path(image))
+        return self.embedder.embed_images([image])[0]
+
+
+def _as_source(source: Any, options: dict[str, Any]):
+    if hasattr(source, "scan"):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return open_source(source, **options)
+    if isinstance(source, Sequence):
+        return FileListSource([Path(p) for p in source])
+    raise BadInputError(f"cannot index a {type(source).__name__}",
+                        hint="pass a folder, a manifest, a file or a list of files")
+
+
+def _with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
+    if kind is None:
+        return flt
+    if kind not in ("image", "text"):
+        raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
+    clauses = (flt.clauses if flt else ()) + (Clause("kind", "=", kind),)
+    return Filter(clauses)
+
+
+def _check_k(k: int, offset: int) -> None:
+    if not (1 <= k <= MAX_K) or not (0 <= offset <= MAX_K):
+        raise BadInputError(f"k must be 1..{MAX_K} and offset 0..{MAX_K} (got k={k}, "
+                            f"offset={offset})")

@@ -1,0 +1,148 @@
+"""The search structure: a faiss index keyed by SQLite item ids, snapshotted to disk.
+
+The snapshot (``index-<seq>.faiss`` + ``index.json`` naming it, with its seq and checksum) is only a
+cache: both are written atomically (temp file, fsync, rename), ``index.json`` last, and anything wrong
+with the snapshot means "rebuild from SQLite".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+FLAT = "flat"
+HNSW = "hnsw"
+INDEX_KINDS = (FLAT, HNSW)
+INDEX_META = "index.json"
+
+
+class VectorIndex:
+    """An id-mapped inner-product index (exact flat by default, HNSW optional)."""
+
+    def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32) -> None:
+        import faiss
+
+        self.dim, self.kind, self.hnsw_m = dim, kind, hnsw_m
+        if kind == FLAT:
+            base = faiss.IndexFlatIP(dim)
+        elif kind == HNSW:
+            base = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efSearch = 128
+        else:
+            raise ValueError(f"unknown index kind {kind!r}; use one of {INDEX_KINDS}")
+        self.index = faiss.IndexIDMap2(base)
+        self.seq = 0
+        self.stale = False  # HNSW cannot delete in place: rebuild before next search
+
+    @property
+    def ntotal(self) -> int:
+        return self.index.ntotal
+
+    def apply(self, ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray) -> None:
+        """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
+        import faiss
+
+        drop = np.concatenate([deleted, ids]).astype(np.int64)
+        if len(drop) and self.ntotal:
+            if self.kind == HNSW:
+                self.stale = self.stale or bool(_present(self.index, drop))
+            else:
+                self.index.remove_ids(faiss.IDSelectorBatch(drop))
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly."""
+        import faiss
+
+        queries = np.ascontiguousarray(queries, np.float32)
+        if allowed is None:
+            k = min(k, self.ntotal)
+            return self.index.search(queries, k) if k else _empty(len(queries))
+        k = min(k, len(allowed))
+        if k == 0:
+            return _empty(len(queries))
+        if self.kind == FLAT:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            return self.index.search(queries, k, params=params)
+        # HNSW with a selector is approximate: score the allowed vectors exactly instead.
+        vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed])
+        return _topk(queries @ vecs.T, allowed, k)
+
+    def save(self, directory: Path) -> None:
+        """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
+        import faiss
+
+        data = faiss.serialize_index(self.index).tobytes()
+        name = f"index-{self.seq:012d}.faiss"
+        _atomic_write(directory / name, data)
+        meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
+                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
+        _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
+        for old in directory.glob("index-*.faiss"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path, dim: int, kind: str) -> VectorIndex | None:
+        """The snapshot, or None if it is missing, damaged or does not match."""
+        import faiss
+
+        try:
+            meta = json.loads((directory / INDEX_META).read_text())
+            raw = (directory / Path(meta["file"]).name).read_bytes()
+            if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+                return None
+            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+            return None
+        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != dim:
+            return None
+        if index.ntotal != meta.get("ntotal"):
+            return None
+        out = cls.__new__(cls)
+        out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
+        out.seq, out.stale = int(meta["seq"]), False
+        return out
+
+
+def _present(index, ids: np.ndarray) -> int:
+    have = set(_id_map(index).tolist())
+    return sum(int(i) in have for i in ids)
+
+
+def _id_map(index) -> np.ndarray:
+    import faiss
+
+    return faiss.vector_to_array(index.id_map)
+
+
+def _topk(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), ids[np.take_along_axis(part, order, axis=1)]
+
+
+def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,69 @@
+"""The collection's SQLite schema, versioned from day one with step migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+# MIGRATIONS[n] upgrades a database at version n-1 to version n.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        # AUTOINCREMENT: ids are never reused, so a stale index can never confuse two items.
+        # seq: the write batch that last changed this item's vector (drives index replay).
+        """CREATE TABLE items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'text')),
+            path TEXT,
+            text TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            size INTEGER,
+            mtime_ns INTEGER,
+            sha256 TEXT,
+            vector BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX items_seq ON items(seq)",
+        "CREATE INDEX items_source ON items(source)",
+        # Deleted ids, so readers holding an older index snapshot can replay removals.
+        "CREATE TABLE tombstones (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
+        "CREATE INDEX tombstones_seq ON tombstones(seq)",
+        """CREATE TABLE errors (
+            key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL
+        )""",
+    ],
+}
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn`` to SCHEMA_VERSION, one step per transaction; returns the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        from jointspace.errors import CorruptCollectionError
+
+        raise CorruptCollectionError(
+            f"collection schema version {version} is newer than this jointspace ({SCHEMA_VERSION})",
+            hint="upgrade jointspace to open it",
+        )
+    while version < SCHEMA_VERSION:
+        step = version + 1
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in MIGRATIONS[step]:
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {step}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = step
+    return version

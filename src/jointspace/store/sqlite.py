@@ -1,0 +1,218 @@
+"""The durable truth of a collection: one SQLite file in WAL mode.
+
+Every write batch is a single IMMEDIATE transaction that bumps the ``seq`` counter; items whose
+vector changed carry that seq, deletions leave a tombstone with it. Any reader can therefore bring
+an index snapshot taken at seq ``s`` up to date by replaying ``changes_since(s)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from jointspace.errors import CorruptCollectionError
+from jointspace.store.base import Fingerprint, StoredItem, WriteBatch
+from jointspace.store.filters import Filter
+from jointspace.store.schema import migrate
+
+_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+def canonical_json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class SqliteTruth:
+    """Thread-safe access to ``collection.sqlite``."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+            self.conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                # FULL: a commit the caller saw is on disk, even across power loss.
+                self.conn.execute("PRAGMA synchronous = FULL")
+                migrate(self.conn)
+            self.conn.execute("SELECT count(*) FROM meta").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptCollectionError(
+                f"cannot read {path}: {exc}",
+                hint="the SQLite file is damaged; restore it from a backup or re-index the source",
+            ) from exc
+
+    # --- transactions -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot (reads) or an exclusive-writer transaction (writes)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- meta ---------------------------------------------------------------------------
+    def get_meta(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.transaction(write=True) as c:
+            c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    def seq(self, conn: sqlite3.Connection | None = None) -> int:
+        row = (conn or self.conn).execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    # --- writes -------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> int:
+        """Apply a batch atomically; returns the new seq."""
+        now = time.time()
+        with self.transaction(write=True) as c:
+            seq = self.seq(c) + 1
+            for it in batch.upserts:
+                vec = np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()
+                c.execute(
+                    """INSERT INTO items (key, source, kind, path, text, metadata, size, mtime_ns,
+                        sha256, vector, seq, created_at, updated_at)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(key) DO UPDATE SET source=excluded.source, kind=excluded.kind,
+                        path=excluded.path, text=excluded.text, metadata=excluded.metadata,
+                        size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,
+                        vector=excluded.vector, seq=excluded.seq, updated_at=excluded.updated_at""",
+                    (it.key, it.source, it.kind, it.path, it.text, canonical_json(it.metadata),
+                     it.size, it.mtime_ns, it.sha256, vec, seq, now, now),
+                )
+            for key, size, mtime_ns, metadata, text in batch.touches:
+                c.execute(
+                    """UPDATE items SET size=?, mtime_ns=?, updated_at=?,
+                        metadata=COALESCE(?, metadata), text=COALESCE(?, text) WHERE key=?""",
+                    (size, mtime_ns, now,
+                     canonical_json(metadata) if metadata is not None else None, text, key),
+                )
+            for chunk in _chunks(batch.deletes):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
+                c.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?)",
+                              [(i, seq) for i in chunk])
+            c.executemany(
+                "INSERT OR REPLACE INTO errors VALUES (?,?,?,?,?)",
+                [(key, src, path, why, now) for key, src, path, why in batch.errors],
+            )
+            for chunk in _chunks(batch.clear_errors):
+                c.execute(f"DELETE FROM errors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
+        return seq
+
+    # --- reads --------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._lock:
+            return self.conn.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def fingerprints(self, keys: Sequence[str]) -> dict[str, Fingerprint]:
+        out: dict[str, Fingerprint] = {}
+        with self._lock:
+            for chunk in _chunks(list(keys)):
+                rows = self.conn.execute(
+                    "SELECT key, id, size, mtime_ns, sha256, metadata, text FROM items "
+                    f"WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for key, *rest in rows:
+                    out[key] = Fingerprint(*rest)
+        return out
+
+    def keys_of_source(self, source: str) -> dict[str, int]:
+        with self._lock:
+            rows = self.conn.execute("SELECT key, id FROM items WHERE source=?", (source,))
+            return dict(rows.fetchall())
+
+    def changes_since(
+        self, seq: int, conn: sqlite3.Connection | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(changed ids, their vectors, deleted ids) after ``seq``."""
+        c = conn or self.conn
+        rows = c.execute("SELECT id, vector FROM items WHERE seq > ? ORDER BY id", (seq,))
+        ids, vecs = _unpack(rows.fetchall())
+        gone = c.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
+        return ids, vecs, np.array([g[0] for g in gone], dtype=np.int64)
+
+    def all_vectors(self, conn: sqlite3.Connection | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return _unpack((conn or self.conn).execute("SELECT id, vector FROM items ORDER BY id"))
+
+    def filter_ids(self, where: Filter, conn: sqlite3.Connection | None = None) -> np.ndarray:
+        sql, params = where.to_sql()
+        try:
+            rows = (conn or self.conn).execute(f"SELECT id FROM items WHERE {sql}", params)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        except sqlite3.OperationalError as exc:
+            from jointspace.errors import FilterSyntaxError
+
+            raise FilterSyntaxError(f"filter could not be evaluated: {exc}") from exc
+
+    def get(self, ids: Sequence[int], conn: sqlite3.Connection | None = None) -> list[StoredItem]:
+        c = conn or self.conn
+        found: dict[int, StoredItem] = {}
+        with self._lock:
+            for chunk in _chunks([int(i) for i in ids]):
+                rows = c.execute(
+                    "SELECT id, key, source, kind, path, text, metadata FROM items "
+                    f"WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for r in rows:
+                    found[r[0]] = StoredItem(*r[:6], metadata=json.loads(r[6]))
+        return [found[i] for i in ids if i in found]
+
+    def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
+        by_id: dict[int, np.ndarray] = {}
+        with self._lock:
+            for chunk in _chunks([int(i) for i in ids]):
+                rows = self.conn.execute(
+                    f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for i, blob in rows:
+                    by_id[i] = np.frombuffer(blob, dtype=np.float32)
+        return np.stack([by_id[i] for i in ids if i in by_id]) if by_id else np.zeros((0, dim),
+                                                                                      np.float32)
+
+    def errors(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _unpack(rows) -> tuple[np.ndarray, np.ndarray]:
+    ids, blobs = [], []
+    for i, blob in rows:
+        ids.append(i)
+        blobs.append(blob)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    vecs = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+    return np.asarray(ids, dtype=np.int64), vecs
