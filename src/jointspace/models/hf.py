@@ -1,0 +1,143 @@
+"""``hf:<hub id | local dir>`` — any transformers model with ``get_image_features`` and/or
+``get_text_features`` (CLIP, SigLIP, SigLIP 2, custom models registered with AutoModel).
+
+The model, image processor and tokenizer load separately: a model without a tokenizer embeds
+images only, one without an image processor texts only. Nothing is downloaded when
+``HF_HUB_OFFLINE=1``; a hub id that is not cached raises ModelUnavailableError with a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from jointspace.errors import ModelUnavailableError
+from jointspace.models._hub import default_device, quiet_loading, unavailable
+from jointspace.models.base import IMAGE, TEXT, BaseEmbedder
+from jointspace.models.hf_inputs import (
+    HFImagePreprocessor,
+    features_tensor,
+    text_inputs,
+    text_kwargs,
+)
+
+log = logging.getLogger(__name__)
+
+
+class HFEmbedder(BaseEmbedder):
+    """A transformers dual encoder. Build with :func:`load_hf`."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        processor: Any | None,
+        tokenizer: Any | None,
+        device: str,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.device = device
+        self.model_type = getattr(model.config, "model_type", "")
+        mods = set()
+        self._preprocessor = None
+        if processor is not None and hasattr(model, "get_image_features"):
+            self._preprocessor = HFImagePreprocessor(processor).with_layout_probed()
+            mods.add(IMAGE)
+        self.tokenizer = tokenizer if hasattr(model, "get_text_features") else None
+        if self.tokenizer is not None:
+            self._text_kwargs, self.max_text_tokens = text_kwargs(
+                self.model_type, self.tokenizer, model.config
+            )
+            mods.add(TEXT)
+        self.modalities = frozenset(mods)
+        self.dim = self._probe_dim()
+
+    # --- images ---------------------------------------------------------------------------
+    def image_preprocessor(self) -> HFImagePreprocessor:
+        if self._preprocessor is None:
+            raise self._unsupported(IMAGE)
+        return self._preprocessor
+
+    def _embed_preprocessed(self, batch: np.ndarray) -> Any:
+        import torch
+
+        layout = self.image_preprocessor().layout
+        arrays = layout.unpack(batch) if layout else {"pixel_values": batch}
+        inputs = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in arrays.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        with torch.inference_mode():
+            return features_tensor(self.model.get_image_features(**inputs))
+
+    # --- texts ----------------------------------------------------------------------------
+    def _embed_text_batch(self, texts: list[str]) -> Any:
+        import torch
+
+        inputs = text_inputs(self.tokenizer, texts, self._text_kwargs)
+        with torch.inference_mode():
+            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
+            return features_tensor(out)
+
+    def _probe_dim(self) -> int:
+        """Embedding size, measured by embedding one dummy input per modality."""
+        from PIL import Image
+
+        dims = {}
+        if IMAGE in self.modalities:
+            dims[IMAGE] = self._embed_preprocessed(
+                np.stack([self._preprocessor(Image.new("RGB", (32, 32)))])
+            ).shape[-1]
+        if TEXT in self.modalities:
+            dims[TEXT] = self._embed_text_batch(["a"]).shape[-1]
+        if len(set(dims.values())) != 1:
+            raise ModelUnavailableError(
+                f"model {self.name!r} embeds nothing usable (embedding sizes: {dims or 'none'})",
+                hint="use a joint image-text model (CLIP, SigLIP) whose image and text "
+                "embeddings share one space, or a text model via sbert:",
+            )
+        return int(next(iter(dims.values())))
+
+
+def _load_part(loader: Any, source: str, what: str, **kwargs: Any) -> Any | None:
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.info("no %s for %s (%s); that modality is disabled", what, source, exc)
+        return None
+
+
+def load_hf(
+    spec: str,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int = 32,
+    trust_remote_code: bool = False,
+) -> HFEmbedder:
+    """Registry factory for ``hf:<hub id | dir>``.
+
+    ``device`` defaults to cuda when available, else cpu; ``dtype`` (e.g. ``"float16"``) defaults
+    to the float32 weights. ``trust_remote_code`` runs the repository's own modelling code.
+    """
+    import torch
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    source = os.path.expanduser(spec)
+    device = device or default_device()
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    try:
+        with quiet_loading():
+            model = AutoModel.from_pretrained(
+                source, **kwargs, **({"dtype": getattr(torch, dtype)} if dtype else {})
+            )
+    except (OSError, ValueError) as exc:
+        raise unavailable("hf", spec, exc) from exc
+    model = model.to(device).eval()
+    processor = _load_part(AutoImageProcessor, source, "image processor", **kwargs)
+    tokenizer = _load_part(AutoTokenizer, source, "tokenizer", **kwargs)
+    embedder = HFEmbedder(f"hf:{spec}", model, processor, tokenizer, device)
+    embedder.batch_size = batch_size
+    return embedder
