@@ -80,7 +80,9 @@ def prepare_item(item: SourceItem, opts: PrepareOptions) -> Prepared:
 def _prepare_image(out: Prepared, data: bytes, opts: PrepareOptions) -> None:
     from jointspace.ingest.decode import load_image
 
-    kwargs = {"max_pixels": opts.max_pixels} if opts.max_pixels else {}
+    kwargs: dict = {"name": out.item.path}
+    if opts.max_pixels:
+        kwargs["max_pixels"] = opts.max_pixels
     if opts.fast_decode:
         kwargs["fast"] = True
     try:

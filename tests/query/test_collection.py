@@ -1,0 +1,114 @@
+"""Collection end to end with the deterministic hash embedder: sync, filters, queries."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jointspace.errors import BadInputError, ModelMismatchError, NotFoundError
+from jointspace.models import load_embedder
+from jointspace.query import Collection
+
+
+def _write_images(folder, n, start=0, size=(40, 30)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(start)
+    paths = []
+    for i in range(start, start + n):
+        arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        p = folder / f"img{i:03d}.png"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def images(tmp_path):
+    return tmp_path / "photos", _write_images(tmp_path / "photos", 12)
+
+
+def test_sync_is_incremental_and_prunes(tmp_path, images):
+    folder, paths = images
+    col = Collection.create(tmp_path / "c", model="hash:32")
+    r = col.add(folder, workers=0)
+    assert (r.added, r.updated, r.unchanged, r.removed, r.failed) == (12, 0, 0, 0, 0)
+
+    r = col.add(folder, workers=0)
+    assert (r.added, r.unchanged) == (0, 12)
+
+    # content change -> updated; touch without change -> unchanged; delete -> removed
+    _write_images(folder, 1, start=100)[0].replace(paths[0])
+    os.utime(paths[1], ns=(1, 1))
+    paths[2].unlink()
+    (folder / "broken.jpg").write_bytes(b"not an image at all")
+    r = col.add(folder, workers=0)
+    assert (r.added, r.updated, r.unchanged, r.removed, r.failed) == (0, 1, 10, 1, 1)
+    assert col.count() == 11
+    assert [e.path for e in col.errors()] == [str(folder / "broken.jpg")]
+    col.close()
+
+
+def test_stored_vectors_equal_direct_embedding(tmp_path, images):
+    folder, paths = images
+    col = Collection.create(tmp_path / "c", model="hash:32")
+    col.add(folder, batch_size=5, workers=1)  # forces the worker-process path
+    emb = load_embedder("hash:32")
+    for p in paths:
+        hit = col.search(image=p, k=1)[0]
+        assert hit.path == str(p) and hit.score == pytest.approx(1.0, abs=1e-5)
+        direct = emb.embed_images([Image.open(p).convert("RGB")])[0]
+        np.testing.assert_allclose(col.vector(hit.id), direct, atol=1e-6)
+    col.close()
+
+
+def test_texts_filters_and_composition(tmp_path):
+    col = Collection.create(tmp_path / "c", model="hash:64")
+    texts = [f"document {i} about {'cats' if i % 2 else 'dogs'}" for i in range(40)]
+    col.add_texts(texts, metadata=[{"n": i, "pet": "cat" if i % 2 else "dog"} for i in range(40)])
+    hits = col.search("cats", k=100, where="n < 10 and pet = cat")
+    assert sorted(h.metadata["n"] for h in hits) == [1, 3, 5, 7, 9]  # exact: all 5, no more
+    page1 = col.search("cats", k=5)
+    page2 = col.search("cats", k=5, offset=5)
+    both = col.search("cats", k=10)
+    assert [h.id for h in page1 + page2] == [h.id for h in both]
+    like = col.search(item_id=both[0].id, k=3)
+    assert both[0].id not in [h.id for h in like]
+    neg = col.search("cats", negative="dogs", k=3)
+    assert len(neg) == 3 and all(-1.0 <= h.score <= 1.0 for h in neg)
+    with pytest.raises(BadInputError):
+        col.search("   ")
+    with pytest.raises(NotFoundError):
+        col.search(item_id=99999)
+    assert col.remove(where={"pet": "dog"}) == 20 and col.count() == 20
+    col.close()
+
+
+def test_model_is_fixed_per_collection(tmp_path):
+    Collection.create(tmp_path / "c", model="hash:32").close()
+    with pytest.raises(ModelMismatchError):
+        Collection.open(tmp_path / "c", model="hash:64")
+    with pytest.raises(ModelMismatchError):
+        Collection.create(tmp_path / "c", model="hash:64")
+
+
+def test_manifest_with_captions_and_metadata(tmp_path):
+    folder = tmp_path / "imgs"
+    paths = _write_images(folder, 3)
+    manifest = folder / "pairs.jsonl"
+    import json
+
+    manifest.write_text("\n".join(json.dumps({"file": p.name, "captions": [f"cap {i}", "x"],
+                                              "year": 2010 + i}) for i, p in enumerate(paths)))
+    col = Collection.create(tmp_path / "c", model="hash:32")
+    r = col.add(manifest, workers=0)
+    assert r.added == 3
+    hits = col.search(image=paths[2], k=3, where="year >= 2011")
+    assert hits[0].path == str(paths[2]) and hits[0].text == "cap 2\nx"
+    assert {h.metadata["year"] for h in hits} == {2011, 2012}
+    # editing only metadata updates it without re-embedding
+    manifest.write_text(manifest.read_text().replace('"year": 2012', '"year": 1999'))
+    r = col.add(manifest, workers=0)
+    assert (r.added, r.updated, r.unchanged) == (0, 0, 3)
+    assert col.search(image=paths[2], k=1)[0].metadata["year"] == 1999
+    col.close()
