@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ _SENTENCES = [
     "two people riding bikes near the river",
     "tax law and public finance",
 ]
+# Set before any test module imports huggingface_hub, which reads these once at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 
 # file name -> what it exercises

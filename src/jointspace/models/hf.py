@@ -103,10 +103,20 @@ class HFEmbedder(BaseEmbedder):
 
 def _load_part(loader: Any, source: str, what: str, **kwargs: Any) -> Any | None:
     try:
-        return loader.from_pretrained(source, **kwargs)
+        part = loader.from_pretrained(source, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.info("no %s for %s (%s); that modality is disabled", what, source, exc)
         return None
+    if what == "tokenizer" and not _has_vocabulary(part):
+        log.info("no tokenizer files for %s; texts are disabled", source)
+        return None
+    return part
+
+
+def _has_vocabulary(tokenizer: Any) -> bool:
+    # transformers 5 builds a tokenizer from the model type alone when its files are missing;
+    # such a tokenizer knows only its special tokens and would map every text to padding.
+    return len(tokenizer) > len(set(tokenizer.all_special_tokens))
 
 
 def load_hf(
