@@ -1,0 +1,64 @@
+"""Contrastive losses as pure functions of embeddings (no model needed to test them).
+
+Both take L2-normalised ``image`` and ``text`` embeddings of the *global* batch, row i of each
+being a pair, plus an optional boolean ``positives`` matrix marking extra true pairs (e.g. two
+images in the batch sharing the same caption text), so those are not pushed apart.
+
+- :func:`clip_loss` — symmetric softmax cross-entropy with a learnable temperature
+  ``logit_scale`` (logits = exp(logit_scale) * cosine), as in CLIP.
+- :func:`siglip_loss` — pairwise sigmoid loss with learnable ``logit_scale`` and ``logit_bias``,
+  summed over all pairs and divided by the batch size, as in SigLIP.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("clip", "siglip")
+
+
+def logits(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
+           logit_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Scaled similarities (n_images, n_texts)."""
+    out = logit_scale.exp() * image @ text.T  # (n, n)
+    return out + logit_bias if logit_bias is not None else out
+
+
+def _targets(n: int, positives: torch.Tensor | None, device) -> torch.Tensor:
+    eye = torch.eye(n, dtype=torch.bool, device=device)
+    return eye if positives is None else (positives.to(device) | eye)
+
+
+def clip_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
+              positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of image->text and text->image cross-entropy; several positives share the target mass."""
+    z = logits(image, text, logit_scale)  # (n, n)
+    target = _targets(len(z), positives, z.device).to(z.dtype)  # (n, n) 0/1
+    if positives is None:
+        labels = torch.arange(len(z), device=z.device)
+        return (F.cross_entropy(z, labels) + F.cross_entropy(z.T, labels)) / 2
+    rows = -(target / target.sum(1, keepdim=True) * F.log_softmax(z, dim=1)).sum(1).mean()
+    cols = -(target.T / target.T.sum(1, keepdim=True) * F.log_softmax(z.T, dim=1)).sum(1).mean()
+    return (rows + cols) / 2
+
+
+def siglip_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
+                logit_bias: torch.Tensor, positives: torch.Tensor | None = None) -> torch.Tensor:
+    """-sum_ij log sigmoid(sign_ij * z_ij) / n with sign +1 for pairs, -1 otherwise."""
+    z = logits(image, text, logit_scale, logit_bias)  # (n, n)
+    sign = _targets(len(z), positives, z.device).to(z.dtype) * 2 - 1  # (n, n) +-1
+    return -F.logsigmoid(sign * z).sum() / len(z)
+
+
+def contrastive_loss(kind: str, image: torch.Tensor, text: torch.Tensor,
+                     logit_scale: torch.Tensor, logit_bias: torch.Tensor | None,
+                     positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Dispatch on ``kind`` ("clip" or "siglip")."""
+    if kind == "clip":
+        return clip_loss(image, text, logit_scale, positives)
+    if kind == "siglip":
+        if logit_bias is None:
+            raise ValueError("the siglip loss needs a logit_bias")
+        return siglip_loss(image, text, logit_scale, logit_bias, positives)
+    raise ValueError(f"unknown loss {kind!r}; use one of {LOSSES}")
