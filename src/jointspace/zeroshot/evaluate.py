@@ -1,0 +1,104 @@
+"""Zero-shot classification on a labelled image dataset -> an ``EvalReport``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from jointspace.evaluate.images import Progress, embed_image_files
+from jointspace.evaluate.report import EvalReport
+from jointspace.models.base import Embedder
+from jointspace.zeroshot.classifier import build_classifier
+from jointspace.zeroshot.datasets import LabeledImages
+from jointspace.zeroshot.metrics import (
+    confusion_matrix,
+    mean_per_class_recall,
+    per_class_precision,
+    per_class_recall,
+    predict,
+    topk_accuracy,
+)
+
+
+def evaluate_zeroshot(
+    data: LabeledImages,
+    embedder: Embedder,
+    *,
+    templates: str | Sequence[str] | None = "single",
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+    batch_size: int = 64,
+    n_examples: int = 8,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Top-1 / top-5 / mean per-class recall, confusion matrix and a per-class table."""
+    t0 = time.perf_counter()
+    clf = build_classifier(embedder, data.classes, templates=templates, descriptions=descriptions)
+    t1 = time.perf_counter()
+    vecs, ok, errors = embed_image_files(embedder, data.paths, batch_size=batch_size,
+                                         progress=progress)
+    t2 = time.perf_counter()
+    targets = data.targets[ok]
+    scores = clf.scores(vecs)
+    pred = predict(scores) if len(ok) else np.zeros(0, np.int64)
+    cm = confusion_matrix(pred, targets, len(data.classes))
+    recall, precision = per_class_recall(cm), per_class_precision(cm)
+    metrics = {
+        "top1": topk_accuracy(scores, targets, 1),
+        "top5": topk_accuracy(scores, targets, min(5, len(data.classes))),
+        "mean_per_class_recall": mean_per_class_recall(cm),
+    }
+    per_class = [
+        {"class": c, "support": int(cm[i].sum()), "recall": _num(recall[i]),
+         "precision": _num(precision[i]), "confused_with": _top_confusion(cm, i, data.classes)}
+        for i, c in enumerate(data.classes)
+    ]
+    template_setting = templates if isinstance(templates, str) or templates is None else "custom"
+    return EvalReport(
+        task="zeroshot",
+        model=embedder.name,
+        dataset=data.name,
+        dataset_hash=data.hash,
+        settings={"templates": template_setting or "single", "n_templates": len(clf.templates),
+                  "template_list": list(clf.templates),
+                  "descriptions": sum(clf.n_descriptions.values()),
+                  "n_samples": len(data), "n_classes": len(data.classes)},
+        metrics=metrics,
+        details={
+            "classes": data.classes,
+            "confusion_matrix": cm.tolist(),
+            "per_class": per_class,
+            "examples": _examples(data, ok, scores, pred, targets, n_examples),
+            "errors": [e.to_dict() for e in errors],
+        },
+        timings={"class_embeddings_s": t1 - t0, "embed_images_s": t2 - t1,
+                 "images_per_s": len(ok) / max(t2 - t1, 1e-9)},
+    )
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _top_confusion(cm: np.ndarray, i: int, classes: list[str]) -> str | None:
+    row = cm[i].copy()
+    row[i] = 0
+    return classes[int(row.argmax())] if row.max() > 0 else None
+
+
+def _examples(data: LabeledImages, ok: np.ndarray, scores: np.ndarray, pred: np.ndarray,
+              targets: np.ndarray, n: int) -> dict[str, list[dict]]:
+    """The most confident hits and the most confident misses, with paths for thumbnails."""
+    if len(ok) == 0:
+        return {"hits": [], "misses": []}
+    conf = scores[np.arange(len(pred)), pred]
+    order = np.argsort(-conf, kind="stable")
+
+    def row(j: int) -> dict:
+        return {"path": str(data.paths[ok[j]]), "true": data.classes[targets[j]],
+                "predicted": data.classes[pred[j]], "score": float(conf[j])}
+
+    hits = [row(j) for j in order if pred[j] == targets[j]][:n]
+    misses = [row(j) for j in order if pred[j] != targets[j]][:n]
+    return {"hits": hits, "misses": misses}
