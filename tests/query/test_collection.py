@@ -112,3 +112,19 @@ def test_manifest_with_captions_and_metadata(tmp_path):
     assert (r.added, r.updated, r.unchanged) == (0, 0, 3)
     assert col.search(image=paths[2], k=1)[0].metadata["year"] == 1999
     col.close()
+
+
+def test_hybrid_finds_keyword_matches_and_respects_filters(tmp_path):
+    col = Collection.create(tmp_path / "c", model="hash:64")
+    texts = [f"common words number {i}" for i in range(30)] + ["the rare zebra appears here"]
+    col.add_texts(texts, metadata=[{"n": i} for i in range(31)])
+    for method in (True, "rrf"):
+        hits = col.search("zebra", k=3, hybrid=method)
+        assert hits[0].text == "the rare zebra appears here"
+        assert col.search("zebra", k=5, hybrid=method, where="n < 30")[0].text != texts[-1]
+        assert len(col.search("zebra", k=5, hybrid=method, where="n < 3")) == 3
+    col.add_texts(["zebra zebra zebra"], ids=["new"])  # the keyword index follows changes
+    assert col.search("zebra", k=1, hybrid=True)[0].text == "zebra zebra zebra"
+    with pytest.raises(BadInputError):
+        col.search(item_id=1, hybrid=True)
+    col.close()

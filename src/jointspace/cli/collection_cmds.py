@@ -81,6 +81,9 @@ def search(
     negative: list[str] = typer.Option(None, "--not", help="Text to steer away from."),
     image_weight: float = typer.Option(1.0, help="Weight of --image in a composed query."),
     text_weight: float = typer.Option(1.0, help="Weight of the text in a composed query."),
+    hybrid: bool = typer.Option(False, "--hybrid",
+                                help="Fuse BM25 over texts/captions/metadata with vector search."),
+    fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search by text, image, item, or a composition of them."""
@@ -92,7 +95,8 @@ def search(
     with Collection.open(collection, readonly=True) as col:
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
-                          image_weight=image_weight, text_weight=text_weight)
+                          image_weight=image_weight, text_weight=text_weight,
+                          hybrid=fusion if hybrid else False)
     emit({"results": [h.to_dict() for h in hits]}, as_json, _render_hits)
 
 

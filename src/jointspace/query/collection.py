@@ -37,6 +37,7 @@ class Collection:
     def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
         self.store = store
         self._embedder = embedder
+        self._keywords = None  # the BM25 index, built on the first hybrid query
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
@@ -129,12 +130,15 @@ class Collection:
                item_id: int | None = None, *, k: int = 20, offset: int = 0,
                where: WhereInput = None, kind: str | None = None,
                negative: str | Sequence[str] | None = None, text_weight: float = 1.0,
-               image_weight: float = 1.0, negative_weight: float = 0.5) -> list[Hit]:
+               image_weight: float = 1.0, negative_weight: float = 0.5,
+               hybrid: bool | str = False) -> list[Hit]:
         """Nearest items to a text, an image, an item ("more like this"), or a mix of them.
 
         Several positives are combined as a weighted sum of unit vectors (a composed query);
         ``negative`` texts are subtracted. ``where`` filters on metadata exactly: with k matching
-        items present, k are returned. Scores are cosine similarities.
+        items present, k are returned. Scores are cosine similarities, except with ``hybrid``
+        (True, "convex" or "rrf"): BM25 over the items' text and string metadata is fused with
+        the vector results and ``score`` is the fused score.
         """
         _check_k(k, offset)
         positives = []
@@ -147,6 +151,11 @@ class Collection:
         negs = [negative] if isinstance(negative, str) else list(negative or [])
         negatives = [(self._embed_query_text(n), negative_weight) for n in negs]
         query = compose(positives, negatives)
+        if hybrid:
+            if text is None:
+                raise BadInputError("hybrid search needs a text query (its keywords)")
+            return self._hybrid(query, text, "convex" if hybrid is True else hybrid, k=k,
+                                offset=offset, where=where, kind=kind, exclude=item_id)
         return self.search_vector(query, k=k, offset=offset, where=where, kind=kind,
                                   exclude=item_id)
 
@@ -199,6 +208,29 @@ class Collection:
         }
 
     # --- helpers ------------------------------------------------------------------------
+    def _hybrid(self, query: np.ndarray, text: str, method: str, *, k: int, offset: int,
+                where: WhereInput, kind: str | None, exclude: int | None) -> list[Hit]:
+        from jointspace.query.hybrid import TUNED, hybrid_fuse
+        from jointspace.query.keywords import CollectionKeywords
+
+        if method not in TUNED:
+            raise BadInputError(f"unknown hybrid method {method!r}", hint="use convex or rrf")
+        settings = TUNED[method]
+        flt = _with_kind(parse_filter(where), kind)
+        depth = max(settings.depth, k + offset + 1)
+        dense = self.store.search(query[None, :], depth, flt)[0]
+        allowed = None
+        if flt is not None:
+            with self.store.truth.transaction() as conn:
+                allowed = self.store.truth.filter_ids(flt, conn)
+        if self._keywords is None:
+            self._keywords = CollectionKeywords(self.store)
+        keyword = self._keywords.search(text, depth, allowed)
+        ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
+                                  keyword, k + offset + 1, settings)
+        pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i != exclude]
+        return self._hits(pairs[offset : offset + k])
+
     def _hits(self, pairs: list[tuple[int, float]]) -> list[Hit]:
         items = {it.id: it for it in self.store.get([i for i, _ in pairs])}
         return [
