@@ -78,9 +78,25 @@ def thumbnail(path: str | Path, size: int = THUMB_PX) -> str:
 
 
 def _metrics_table(r: EvalReport) -> str:
+    """Plain metrics one per row; ``name@k`` families as a (name x k) grid."""
+    plain = {k: v for k, v in r.metrics.items() if "@" not in k or k.startswith("tuned")}
+    grid: dict[str, dict[str, float]] = {}
+    for key, v in r.metrics.items():
+        if key not in plain:
+            name, _, k = key.rpartition("@")
+            grid.setdefault(name, {})[k] = v
     rows = "".join(f"<tr><th>{_e(k)}</th><td class='num'>{_fmt(v)}</td></tr>"
-                   for k, v in r.metrics.items() if "@1000" not in k)
-    return f"<h2>Metrics</h2><table class='metrics'>{rows}</table>"
+                   for k, v in plain.items())
+    out = f"<h2>Metrics</h2><table class='metrics'>{rows}</table>" if rows else "<h2>Metrics</h2>"
+    if grid:
+        ks = list(dict.fromkeys(k for fam in grid.values() for k in fam))
+        head = "".join(f"<th>@{_e(k)}</th>" for k in ks)
+        body = "".join(
+            f"<tr><th>{_e(name)}</th>"
+            + "".join(f"<td class='num'>{_fmt(fam.get(k, ''))}</td>" for k in ks) + "</tr>"
+            for name, fam in grid.items())
+        out += f"<table class='metrics'><tr><th></th>{head}</tr>{body}</table>"
+    return out
 
 
 def _settings_table(r: EvalReport) -> str:
@@ -134,7 +150,7 @@ def _beir(r: EvalReport) -> list[str]:
     out = ["<h2>Recall@K and nDCG@K</h2>",
            _img(plots.recall_curves(ks, {"recall": [r.metrics[f"recall@{k}"] for k in ks],
                                          "nDCG": [r.metrics[f"ndcg@{k}"] for k in ks]},
-                                    "mean over queries"), "recall curve")]
+                                    "mean over queries", ylabel="metric@K"), "recall curve")]
     per_query = d.get("per_query", {})
     if per_query:
         out += ["<h2>nDCG@10 per query</h2>",

@@ -66,8 +66,9 @@ def confusion_heatmap(cm: Sequence[Sequence[int]], classes: Sequence[str]) -> by
     return _png(plt, fig)
 
 
-def recall_curves(ks: Sequence[int], curves: Mapping[str, Sequence[float]], title: str) -> bytes:
-    """Recall@K against K, one line per curve."""
+def recall_curves(ks: Sequence[int], curves: Mapping[str, Sequence[float]], title: str,
+                  ylabel: str = "recall@K") -> bytes:
+    """A metric@K against K, one line per curve."""
     plt, fig, ax = _figure(6, 3.6)
     for name, ys in curves.items():
         ax.plot(list(ks), list(ys), marker="o" if len(ks) <= 12 else None, markersize=3,
@@ -75,7 +76,7 @@ def recall_curves(ks: Sequence[int], curves: Mapping[str, Sequence[float]], titl
     ax.set_xscale("log" if max(ks) / max(min(ks), 1) > 20 else "linear")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("K")
-    ax.set_ylabel("recall@K")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

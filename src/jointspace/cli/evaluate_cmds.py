@@ -1,0 +1,243 @@
+"""`jointspace evaluate zeroshot | retrieval | beir | compare` and `jointspace classify`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+
+MODEL_OPTION = typer.Option(..., "--model", "-m", help="Model name, e.g. hf:DIR or sbert:NAME.")
+OUT_OPTION = typer.Option(None, "--out", "-o",
+                          help="Folder for report.json + report.html "
+                               "(default: ./evaluation/<task>-<dataset>-<model>).")
+PNG_OPTION = typer.Option(False, "--png", help="Also render report.png with headless chromium.")
+TEMPLATES_OPTION = typer.Option(
+    ["single"], "--templates", "-t",
+    help="single, imagenet80, imagenet7, none, or your own template with {} (repeatable).")
+
+evaluate_app = typer.Typer(help="Measure models on benchmarks and on your own data.",
+                           no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(evaluate_app, name="evaluate")
+    app.command("classify")(classify)
+
+
+@evaluate_app.command("zeroshot")
+def zeroshot(
+    dataset: Path = typer.Argument(..., help="ImageFolder, or a .csv/.jsonl with file,label."),
+    model: str = MODEL_OPTION,
+    templates: list[str] = TEMPLATES_OPTION,
+    descriptions: Path = typer.Option(None, help="JSON {class: [sentences]} (CuPL-style)."),
+    classes: Path = typer.Option(None, help="Class names file, one per line."),
+    per_class: int = typer.Option(None, min=1, help="Evaluate at most N images per class."),
+    batch_size: int = typer.Option(64, min=1, max=4096),
+    out: Path = OUT_OPTION,
+    png: bool = PNG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Zero-shot classification: top-1, top-5, mean per-class recall, confusion matrix."""
+    from jointspace.models import load_embedder
+    from jointspace.zeroshot.classifier import load_descriptions
+    from jointspace.zeroshot.datasets import load_labeled_images
+    from jointspace.zeroshot.evaluate import evaluate_zeroshot
+
+    data = load_labeled_images(dataset, classes_file=classes).subset(per_class)
+    desc = load_descriptions(descriptions) if descriptions else None
+    embedder = load_embedder(model)
+    report = evaluate_zeroshot(data, embedder, templates=_templates(templates), descriptions=desc,
+                               batch_size=batch_size)
+    _finish(report, out, png, as_json)
+
+
+@evaluate_app.command("retrieval")
+def retrieval(
+    captions: Path = typer.Argument(..., help="pairs.jsonl, COCO captions JSON or Karpathy JSON."),
+    model: str = MODEL_OPTION,
+    split: str = typer.Option(None, help="Only this split (JSONL 'split' field; Karpathy "
+                                         "default: test)."),
+    image_root: Path = typer.Option(None, help="Folder the image paths are relative to."),
+    limit: int = typer.Option(None, min=1, help="Only the first N images."),
+    batch_size: int = typer.Option(64, min=1, max=4096),
+    out: Path = OUT_OPTION,
+    png: bool = PNG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Image-text retrieval: image->text and text->image recall@1/5/10 (multi-caption)."""
+    from jointspace.evaluate.pairs import load_pairs
+    from jointspace.evaluate.retrieval_eval import evaluate_retrieval
+    from jointspace.models import load_embedder
+
+    data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
+    report = evaluate_retrieval(data, load_embedder(model), batch_size=batch_size)
+    _finish(report, out, png, as_json)
+
+
+@evaluate_app.command("beir")
+def beir(
+    dataset: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/."),
+    model: str = typer.Option("sbert:all-MiniLM-L6-v2", "--model", "-m",
+                              help="Dense model (unused with --retriever bm25)."),
+    split: str = typer.Option("test", help="Which qrels/<split>.tsv to evaluate."),
+    retriever: str = typer.Option("dense", help="dense, bm25 or hybrid."),
+    fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf (tuned defaults)."),
+    dense_weight: float = typer.Option(None, min=0.0, max=1.0, help="Override the dense weight."),
+    rrf_k: float = typer.Option(None, min=0.0, help="Override RRF's k."),
+    normalization: str = typer.Option(None, help="Convex: minmax, zscore or none."),
+    tune: bool = typer.Option(False, help="Grid-search fusion on half the split's queries and "
+                                          "report the other half (use train qrels only)."),
+    ignore_identical_ids: bool = typer.Option(False, help="Drop doc == query ids (ArguAna...)."),
+    cache_dir: Path = typer.Option(None, help="Embedding cache (default ~/.cache/jointspace)."),
+    out: Path = OUT_OPTION,
+    png: bool = PNG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """BEIR text retrieval with the MTEB protocol: nDCG@10, MRR@10, recall@100."""
+    from dataclasses import replace
+
+    from jointspace.errors import BadInputError
+    from jointspace.evaluate.beir import load_beir
+    from jointspace.evaluate.beir_eval import RETRIEVERS, evaluate_beir
+    from jointspace.models import load_embedder
+    from jointspace.query.hybrid import TUNED
+
+    if retriever not in RETRIEVERS or fusion not in TUNED:
+        raise BadInputError(f"unknown retriever {retriever!r} or fusion {fusion!r}",
+                            hint="--retriever dense|bm25|hybrid, --fusion convex|rrf")
+    overrides = {k: v for k, v in (("dense_weight", dense_weight), ("rrf_k", rrf_k),
+                                   ("normalization", normalization)) if v is not None}
+    settings = replace(TUNED[fusion], **overrides)
+    ds = load_beir(dataset, split)
+    embedder = load_embedder(model) if retriever != "bm25" else None
+    report = evaluate_beir(dataset, split=split, retriever=retriever, embedder=embedder,
+                           hybrid=settings, ignore_identical_ids=ignore_identical_ids,
+                           cache_dir=cache_dir, dataset=ds)
+    if tune:
+        report.details["tuning"] = _tune(ds, embedder, cache_dir)
+        report.settings["tuned_best"] = report.details["tuning"]["best"]
+        report.metrics["tuned_check_ndcg@10"] = report.details["tuning"]["check_score"]
+    _finish(report, out, png, as_json)
+
+
+def _tune(ds, embedder, cache_dir) -> dict:
+    from dataclasses import asdict
+
+    from jointspace.errors import BadInputError
+    from jointspace.evaluate.beir_eval import dense_run, keyword_run
+    from jointspace.evaluate.tune import tune_fusion
+
+    if embedder is None:
+        raise BadInputError("--tune needs a dense model", hint="drop --retriever bm25")
+    dense, _ = dense_run(ds, embedder, cache_dir=cache_dir)
+    keyword, _ = keyword_run(ds)
+    res = tune_fusion(ds.qrels, dense, keyword)
+    return {"best": asdict(res.best), "tune_score": res.tune_score,
+            "check_score": res.check_score, "trials": res.trials}
+
+
+@evaluate_app.command("compare")
+def compare(
+    reports: list[Path] = typer.Argument(..., help="report.json files to put side by side."),
+    all_metrics: bool = typer.Option(False, "--all", help="Every metric, not the headline ones."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Side-by-side table of several evaluation reports."""
+    from jointspace.evaluate.compare import compare_reports
+    from jointspace.evaluate.report import load_report
+
+    emit(compare_reports([load_report(p) for p in reports], all_metrics=all_metrics), as_json,
+         _render_compare)
+
+
+def classify(
+    images: list[Path] = typer.Argument(..., help="Image files to classify."),
+    labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated class labels."),
+    model: str = MODEL_OPTION,
+    templates: list[str] = TEMPLATES_OPTION,
+    k: int = typer.Option(3, "--k", "-k", min=1, max=100, help="How many classes to show."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Zero-shot classify images into the given labels."""
+    from jointspace.errors import BadInputError
+    from jointspace.models import load_embedder
+    from jointspace.zeroshot.classifier import classify as run_classify
+
+    names = [s.strip() for s in labels.split(",") if s.strip()]
+    if len(names) < 2:
+        raise BadInputError("give at least two labels", hint="--labels cat,dog,bird")
+    preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
+                         k=k)
+    emit([{"path": str(p)} | pr.to_dict() for p, pr in zip(images, preds, strict=True)],
+         as_json, _render_predictions)
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _templates(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 and "{}" not in values[0] else values
+
+
+def _finish(report, out: Path | None, png: bool, as_json: bool) -> None:
+    from jointspace.evaluate.html import screenshot, write_report
+
+    out = out or Path("evaluation") / _slug(f"{report.task}-{report.dataset}-{report.model}")
+    json_path, html_path = write_report(report, out)
+    files = {"json": str(json_path), "html": str(html_path)}
+    if png:
+        shot = screenshot(html_path, out / "report.png")
+        if shot is None:
+            err_console.print("no chromium found: skipped report.png "
+                              "(apt-get install chromium)")
+        else:
+            files["png"] = str(shot)
+    summary = {"task": report.task, "model": report.model, "dataset": report.dataset,
+               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files}
+    emit(summary, as_json, _render_summary)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120]
+
+
+def _render_summary(d: dict) -> None:
+    console.print(f"[bold]{d['task']}[/]: {escape(d['model'])} on {escape(d['dataset'])}",
+                  highlight=False)
+    t = Table()
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in d["metrics"].items():
+        if "@1000" not in k and not k.startswith(("precision@", "map@")):
+            t.add_row(k, f"{v:.4f}")
+    console.print(t)
+    for kind, path in d["files"].items():
+        console.print(f"{kind}: {path}", highlight=False, markup=False)
+
+
+def _render_compare(d: dict) -> None:
+    t = Table()
+    t.add_column("metric")
+    for c in d["columns"]:
+        t.add_column(escape(c), justify="right")
+    for row in d["rows"]:
+        cells = ["-" if v is None else (f"[bold]{v:.4f}[/]" if i == row["best"] else f"{v:.4f}")
+                 for i, v in enumerate(row["values"])]
+        t.add_row(row["metric"], *cells)
+    console.print(t)
+    for c, ds in zip(d["columns"], d["datasets"], strict=True):
+        console.print(f"{c}: {ds}", highlight=False, markup=False)
+
+
+def _render_predictions(rows: list[dict]) -> None:
+    t = Table()
+    t.add_column("image")
+    t.add_column("label")
+    t.add_column("top classes (probability)")
+    for r in rows:
+        top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
+        t.add_row(escape(Path(r["path"]).name), escape(r["label"]), escape(top))
+    console.print(t)

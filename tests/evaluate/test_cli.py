@@ -1,0 +1,62 @@
+"""`jointspace evaluate ...` and `jointspace classify` at the boundary: subprocess + --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+JS = str(Path(sys.executable).parent / "jointspace")
+
+
+def run(*args, ok=True):
+    p = subprocess.run([JS, *map(str, args)], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert (p.returncode == 0) == ok, p.stderr + p.stdout
+    return p
+
+
+def test_beir_three_retrievers_and_compare(tiny_beir, tmp_path):
+    outs = []
+    for r in ("dense", "bm25", "hybrid"):
+        out = tmp_path / r
+        res = json.loads(run("evaluate", "beir", tiny_beir, "--model", "hash:64",
+                             "--retriever", r, "-o", out, "--json").stdout)
+        assert set(res["metrics"]) >= {"ndcg@10", "mrr@10", "recall@100"}
+        assert Path(res["files"]["html"]).is_file()
+        outs.append(out / "report.json")
+    table = json.loads(run("evaluate", "compare", *outs, "--json").stdout)
+    assert table["columns"] == ["hash:64 [dense]", "bm25s [bm25]", "hash:64 [hybrid]"]
+    assert table["rows"][0]["metric"] == "ndcg@10"
+    text = run("evaluate", "compare", *outs).stdout
+    assert "ndcg@10" in text and "bm25s [bm25]" in text
+
+
+def test_zeroshot_retrieval_and_classify(tmp_path, tiny_pairs):
+    for c, rgb in {"red": (250, 0, 0), "green": (0, 250, 0)}.items():
+        (tmp_path / "ds" / c).mkdir(parents=True)
+        for i in range(2):
+            px = np.full((8, 8, 3), rgb, np.uint8)
+            Image.fromarray(px).save(tmp_path / "ds" / c / f"{i}.png")
+    zs = json.loads(run("evaluate", "zeroshot", tmp_path / "ds", "-m", "hash:64", "-t",
+                        "a {} thing", "-t", "the {}", "-o", tmp_path / "zs", "--json").stdout)
+    assert set(zs["metrics"]) == {"top1", "top5", "mean_per_class_recall"}
+    saved = json.loads((tmp_path / "zs" / "report.json").read_text())
+    assert saved["settings"]["template_list"] == ["a {} thing", "the {}"]
+    rt = json.loads(run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val",
+                        "-o", tmp_path / "rt", "--json").stdout)
+    assert 0 <= rt["metrics"]["t2i_R@1"] <= 1
+    preds = json.loads(run("classify", tmp_path / "ds" / "red" / "0.png", "--labels",
+                           "red,green,blue", "-m", "hash:64", "--json").stdout)
+    assert preds[0]["label"] in {"red", "green", "blue"} and len(preds[0]["top"]) == 3
+
+
+def test_errors_are_one_line_with_a_hint(tmp_path):
+    p = run("evaluate", "beir", tmp_path, "--model", "hash:8", ok=False)
+    assert "hint:" in p.stderr and "Traceback" not in p.stderr
+    p = run("classify", tmp_path / "x.png", "--labels", "cat", "-m", "hash:8", "--json", ok=False)
+    assert json.loads(p.stdout)["error"]["hint"]
