@@ -11,7 +11,7 @@ import importlib
 import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
-COMMAND_MODULES = ["collection_cmds"]
+COMMAND_MODULES = ["collection_cmds", "evaluate_cmds"]
 
 app = typer.Typer(
     name="jointspace",
@@ -33,5 +33,7 @@ _register_all()
 def main() -> None:
     """Console-script entry point."""
     from jointspace.cli.render import run_app
+    from jointspace.runtime import configure_process
 
+    configure_process()
     run_app(app)
