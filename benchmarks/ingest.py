@@ -86,6 +86,9 @@ def main() -> None:
                     help="reference/jointspace pairs, interleaved so machine drift hits both")
     args = ap.parse_args()
 
+    from jointspace.runtime import configure_process
+
+    configure_process()  # the CLI's thread settings, before torch loads
     import torch
 
     torch.set_num_threads(args.threads)

@@ -49,12 +49,13 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=1, help="faiss OpenMP threads")
     args = ap.parse_args()
 
+    from jointspace.runtime import configure_process
+
+    configure_process()  # the CLI's thread settings, before faiss loads
     import faiss
 
-    faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(args.n, args.dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)

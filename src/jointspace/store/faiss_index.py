@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jointspace.runtime import configure_faiss
+
 FLAT = "flat"
 HNSW = "hnsw"
 INDEX_KINDS = (FLAT, HNSW)
@@ -26,6 +28,7 @@ class VectorIndex:
     def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32) -> None:
         import faiss
 
+        configure_faiss()
         self.dim, self.kind, self.hnsw_m = dim, kind, hnsw_m
         if kind == FLAT:
             base = faiss.IndexFlatIP(dim)
@@ -94,6 +97,7 @@ class VectorIndex:
         """The snapshot, or None if it is missing, damaged or does not match."""
         import faiss
 
+        configure_faiss()
         try:
             meta = json.loads((directory / INDEX_META).read_text())
             raw = (directory / Path(meta["file"]).name).read_bytes()
