@@ -58,3 +58,27 @@ def test_text_queries_match_transformers(tmp_path, tiny_clip_dir):
         assert hit.text == text
         assert float(col.vector(hit.id) @ r) >= 0.9999
     col.close()
+
+
+def test_image_to_text_ranks_like_the_reference(tmp_path, tiny_clip_dir, sample_images_dir):
+    """Searching a text collection with an image ranks texts by the reference cosine."""
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["a photo of a dog", "a photo of a cat", "a red car parked on the street",
+             "tax law and public finance", "two people riding bikes near the river"]
+    col = Collection.create(tmp_path / "c", model=f"hf:{tiny_clip_dir}")
+    col.add_texts(texts)
+    image = sample_images_dir / "rgb.jpg"
+    hits = col.search(image=image, k=len(texts))
+
+    img = _reference(tiny_clip_dir, [image])[0]
+    model = AutoModel.from_pretrained(tiny_clip_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_clip_dir)
+    with torch.inference_mode():
+        out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
+    ref = (out if torch.is_tensor(out) else out.pooler_output).numpy()
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    expected = [texts[i] for i in np.argsort(-(ref @ img))]
+    assert [h.text for h in hits] == expected
+    np.testing.assert_allclose([h.score for h in hits], np.sort(ref @ img)[::-1], atol=1e-4)
+    col.close()
