@@ -139,9 +139,10 @@ def test_preprocessor_pickles(case, sample_images_dir):
     np.testing.assert_array_equal(clone(image), prep(image))
 
 
-def test_text_limits(case):
+def test_limits(case):
     emb, _, _ = case
     assert emb.max_text_tokens == (77 if emb.model_type == "clip" else 64)
+    assert emb.image_preprocessor().input_size == 32
 
 
 def _copy_without(src, dst, names):

@@ -59,6 +59,9 @@ class HFImagePreprocessor:
     def __init__(self, processor: Any, layout: InputLayout | None = None) -> None:
         self.processor = processor
         self.layout = layout
+        # Smallest shorter side an input can have without the processor upscaling it; ingest
+        # passes it to load_image(draft_size=...) for reduced JPEG decoding.
+        self.input_size = processor_input_size(processor)
 
     def _process(self, image: Image.Image) -> dict[str, np.ndarray]:
         out = self.processor(images=image, return_tensors="np")
@@ -81,6 +84,24 @@ class HFImagePreprocessor:
             InputField(key, tuple(a.shape), a.dtype.name) for key, a in sorted(arrays.items())
         )
         return HFImagePreprocessor(self.processor, InputLayout(fields))
+
+
+def processor_input_size(processor: Any) -> int | None:
+    """The largest side the processor resizes to (None when it cannot be told)."""
+    sides = []
+    for attr in ("size", "crop_size"):
+        value = getattr(processor, attr, None)
+        if isinstance(value, dict):
+            sides += [v for k, v in value.items() if k in ("shortest_edge", "height", "width") and v]
+        elif hasattr(value, "__dict__"):  # transformers 5 SizeDict
+            sides += [getattr(value, k, None) for k in ("shortest_edge", "height", "width")]
+        elif isinstance(value, int):
+            sides.append(value)
+    patch, patches = getattr(processor, "patch_size", None), getattr(processor, "max_num_patches", None)
+    if patch and patches:  # NaFlex: variable aspect, about patches * patch**2 pixels
+        sides.append(int(patch * np.ceil(np.sqrt(patches))))
+    sides = [int(s) for s in sides if s]
+    return max(sides) if sides else None
 
 
 def text_kwargs(model_type: str, tokenizer: Any, config: Any) -> tuple[dict[str, Any], int | None]:
