@@ -60,3 +60,18 @@ def test_errors_are_one_line_with_a_hint(tmp_path):
     assert "hint:" in p.stderr and "Traceback" not in p.stderr
     p = run("classify", tmp_path / "x.png", "--labels", "cat", "-m", "hash:8", "--json", ok=False)
     assert json.loads(p.stdout)["error"]["hint"]
+
+
+def test_classify_tags_a_collection(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, rgb in enumerate([(250, 0, 0), (0, 0, 250)]):
+        Image.fromarray(np.full((8, 8, 3), rgb, np.uint8)).save(photos / f"{i}.png")
+    col = tmp_path / "col"
+    run("index", photos, "-c", col, "--model", "hash:16", "--json")
+    rep = json.loads(run("classify", "--labels", "red,blue", "-c", col, "--json").stdout)
+    assert rep["tagged"] == 2 and rep["field"] == "tag" and sum(rep["counts"].values()) == 2
+    label = next(iter(rep["counts"]))
+    hits = json.loads(run("search", "--like", "1", "-c", col, "--where", f"tag = {label}",
+                          "--json").stdout)["results"]
+    assert all(h["metadata"]["tag"] == label for h in hits)

@@ -156,21 +156,39 @@ def compare(
 
 
 def classify(
-    images: list[Path] = typer.Argument(..., help="Image files to classify."),
+    images: list[Path] = typer.Argument(None, help="Image files to classify."),
     labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated class labels."),
-    model: str = MODEL_OPTION,
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Model (default: the collection's, with --collection)."),
+    collection: Path = typer.Option(None, "--collection", "-c",
+                                    help="Tag every image of this collection instead; the best "
+                                         "label goes to metadata[FIELD] (filterable)."),
+    field: str = typer.Option("tag", help="Metadata field for --collection tags."),
     templates: list[str] = TEMPLATES_OPTION,
-    k: int = typer.Option(3, "--k", "-k", min=1, max=100, help="How many classes to show."),
+    k: int = typer.Option(3, "--k", "-k", min=1, max=100, help="How many classes to keep."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Zero-shot classify images into the given labels."""
+    """Zero-shot classify images into the given labels, or tag a whole collection."""
     from jointspace.errors import BadInputError
     from jointspace.models import load_embedder
-    from jointspace.zeroshot.classifier import classify as run_classify
 
     names = [s.strip() for s in labels.split(",") if s.strip()]
     if len(names) < 2:
         raise BadInputError("give at least two labels", hint="--labels cat,dog,bird")
+    if collection is not None:
+        from jointspace.query import Collection
+        from jointspace.zeroshot.tagging import tag_collection
+
+        with Collection.open(collection, model=model) as col:
+            report = tag_collection(col, names, templates=_templates(templates), top_k=k,
+                                    field=field)
+        emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_tags)
+        return
+    if not images or model is None:
+        raise BadInputError("give image files and --model, or --collection",
+                            hint="jointspace classify a.jpg --labels cat,dog -m hf:DIR")
+    from jointspace.zeroshot.classifier import classify as run_classify
+
     preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
                          k=k)
     emit([{"path": str(p)} | pr.to_dict() for p, pr in zip(images, preds, strict=True)],
@@ -241,3 +259,10 @@ def _render_predictions(rows: list[dict]) -> None:
         top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
         t.add_row(escape(Path(r["path"]).name), escape(r["label"]), escape(top))
     console.print(t)
+
+
+def _render_tags(d: dict) -> None:
+    console.print(f"tagged {d['tagged']} image(s) of {d['collection']} into metadata "
+                  f"'{d['field']}' ({d['skipped']} other item(s) skipped)", markup=False)
+    for label, n in d["counts"].items():
+        console.print(f"  {n:6d}  {label}", markup=False)
