@@ -95,7 +95,12 @@ def build_clip_tokenizer(max_length: int = 77):
 
 
 def _tower(**extra) -> dict:
-    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    small = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    }
     return {**small, **extra}
 
 
@@ -105,7 +110,11 @@ def build_tiny_clip(directory: Path, seed: int = 0) -> Path:
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
     tok = build_clip_tokenizer()
-    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    ids = {
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
     config = CLIPConfig(
         text_config=_tower(vocab_size=len(tok), max_position_embeddings=77, **ids),
         vision_config=_tower(image_size=TINY_IMAGE_SIZE, patch_size=8),
@@ -132,7 +141,9 @@ def build_tiny_siglip(directory: Path, seed: int = 0) -> Path:
 
     tok = build_clip_tokenizer(max_length=64)
     config = SiglipConfig(
-        text_config=_tower(vocab_size=len(tok), max_position_embeddings=64, pad_token_id=tok.pad_token_id),
+        text_config=_tower(
+            vocab_size=len(tok), max_position_embeddings=64, pad_token_id=tok.pad_token_id
+        ),
         vision_config=_tower(image_size=TINY_IMAGE_SIZE, patch_size=8),
     )
     torch.manual_seed(seed)

@@ -51,7 +51,9 @@ def test_exif_orientation_is_applied(sample_images_dir):
     assert probe_image(sample_images_dir / "exif_rotated.jpg").width == 48  # stored landscape
     out = load_image(sample_images_dir / "exif_rotated.jpg")
     assert out.size == (32, 48)
-    upright = np.asarray(load_image(sample_images_dir / "rgb.jpg").transpose(Image.Transpose.ROTATE_270))
+    upright = np.asarray(
+        load_image(sample_images_dir / "rgb.jpg").transpose(Image.Transpose.ROTATE_270)
+    )
     assert np.abs(np.asarray(out).astype(int) - upright).mean() < 3  # same picture, JPEG noise
 
 

@@ -54,7 +54,9 @@ def test_deterministic_across_processes():
         "print(HashEmbedder(8).embed_texts(['hello world'])[0].round(6).tolist())"
     )
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
         for _ in range(2)
     }
     assert len(outs) == 1

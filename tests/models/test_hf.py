@@ -43,7 +43,11 @@ class Reference:
 
 MODELS = {
     "clip": ("tiny_clip_dir", {"padding": True, "truncation": True, "max_length": 77}, 16),
-    "siglip": ("tiny_siglip_dir", {"padding": "max_length", "max_length": 64, "truncation": True}, 32),
+    "siglip": (
+        "tiny_siglip_dir",
+        {"padding": "max_length", "max_length": 64, "truncation": True},
+        32,
+    ),
 }
 
 
@@ -82,15 +86,21 @@ def test_image_parity_with_plain_transformers(case, sample_images_dir):
 def test_preprocessor_gives_the_processors_exact_pixels(case, sample_images_dir):
     emb, ref, _ = case
     path = sample_images_dir / "exif_rotated.jpg"
-    want = ref.processor(images=ImageOps.exif_transpose(Image.open(path)).convert("RGB"), return_tensors="np")
-    np.testing.assert_array_equal(emb.image_preprocessor()(load_image(path)), want["pixel_values"][0])
+    want = ref.processor(
+        images=ImageOps.exif_transpose(Image.open(path)).convert("RGB"), return_tensors="np"
+    )
+    np.testing.assert_array_equal(
+        emb.image_preprocessor()(load_image(path)), want["pixel_values"][0]
+    )
 
 
 def test_parity_check_is_sensitive(case, sample_images_dir):
     # The parity threshold must be able to fail: skipping the EXIF rotation changes the embedding.
     emb, ref, _ = case
     rotated = ref.images([sample_images_dir / "exif_rotated.jpg"])
-    unrotated = emb.embed_images([Image.open(sample_images_dir / "exif_rotated.jpg").convert("RGB")])
+    unrotated = emb.embed_images(
+        [Image.open(sample_images_dir / "exif_rotated.jpg").convert("RGB")]
+    )
     assert float((rotated @ unrotated.T)[0, 0]) < 0.9999
 
 
@@ -151,7 +161,9 @@ def _copy_without(src, dst, names):
 
 
 def test_image_only_and_text_only_dirs(tiny_clip_dir, tmp_path):
-    no_tok = _copy_without(tiny_clip_dir, tmp_path / "img", {"tokenizer.json", "tokenizer_config.json"})
+    no_tok = _copy_without(
+        tiny_clip_dir, tmp_path / "img", {"tokenizer.json", "tokenizer_config.json"}
+    )
     img_only = load_embedder(f"hf:{no_tok}", device="cpu")
     assert img_only.modalities == frozenset({"image"}) and img_only.dim == 16
     with pytest.raises(BadInputError, match="cannot embed texts"):

@@ -36,7 +36,11 @@ def test_naflex_inputs_are_packed_and_match_transformers(naflex_dir):
     emb = load_embedder(f"hf:{naflex_dir}", device="cpu")
     layout = emb.image_preprocessor().layout
     assert layout is not None
-    assert [f.key for f in layout.fields] == ["pixel_attention_mask", "pixel_values", "spatial_shapes"]
+    assert [f.key for f in layout.fields] == [
+        "pixel_attention_mask",
+        "pixel_values",
+        "spatial_shapes",
+    ]
     images = _images()
     ours = emb.embed_images(images)
     model = AutoModel.from_pretrained(naflex_dir).eval()

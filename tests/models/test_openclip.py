@@ -53,7 +53,9 @@ def test_random_init_model_matches_plain_open_clip(sample_images_dir):  # pragma
     paths = [sample_images_dir / f for f in ("rgb.jpg", "cmyk.jpg", "exif_rotated.jpg")]
     ours = emb.embed_preprocessed(np.stack([prep(load_image(p)) for p in paths]))
     _, _, transform = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
-    x = torch.stack([transform(ImageOps.exif_transpose(Image.open(p)).convert("RGB")) for p in paths])
+    x = torch.stack(
+        [transform(ImageOps.exif_transpose(Image.open(p)).convert("RGB")) for p in paths]
+    )
     with torch.no_grad():
         ref = emb.model.encode_image(x).numpy()
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)

@@ -170,7 +170,7 @@ def _draft_request(size: tuple[int, int], min_side: int) -> tuple[int, int]:
 def _exif_transpose(im: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(im)
-    except Exception:  # a corrupt EXIF block should not lose an otherwise good image
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not lose a good image
         return im
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+
 import numpy as np
 from PIL import Image
 

@@ -67,7 +67,9 @@ class HFEmbedder(BaseEmbedder):
 
         layout = self.image_preprocessor().layout
         arrays = layout.unpack(batch) if layout else {"pixel_values": batch}
-        inputs = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in arrays.items()}
+        inputs = {
+            k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in arrays.items()
+        }
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         with torch.inference_mode():
             return features_tensor(self.model.get_image_features(**inputs))

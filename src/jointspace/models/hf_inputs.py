@@ -92,12 +92,17 @@ def processor_input_size(processor: Any) -> int | None:
     for attr in ("size", "crop_size"):
         value = getattr(processor, attr, None)
         if isinstance(value, dict):
-            sides += [v for k, v in value.items() if k in ("shortest_edge", "height", "width") and v]
+            sides += [
+                v for k, v in value.items() if k in ("shortest_edge", "height", "width") and v
+            ]
         elif hasattr(value, "__dict__"):  # transformers 5 SizeDict
             sides += [getattr(value, k, None) for k in ("shortest_edge", "height", "width")]
         elif isinstance(value, int):
             sides.append(value)
-    patch, patches = getattr(processor, "patch_size", None), getattr(processor, "max_num_patches", None)
+    patch, patches = (
+        getattr(processor, "patch_size", None),
+        getattr(processor, "max_num_patches", None),
+    )
     if patch and patches:  # NaFlex: variable aspect, about patches * patch**2 pixels
         sides.append(int(patch * np.ceil(np.sqrt(patches))))
     sides = [int(s) for s in sides if s]

@@ -45,7 +45,9 @@ class OpenClipEmbedder(BaseEmbedder):
         self.tokenizer = tokenizer
         self.device = device
         size = model.visual.image_size
-        self._preprocessor = OpenClipPreprocessor(transform, int(min(size) if isinstance(size, tuple) else size))
+        self._preprocessor = OpenClipPreprocessor(
+            transform, int(min(size) if isinstance(size, tuple) else size)
+        )
         self.max_text_tokens = getattr(tokenizer, "context_length", None)
         self.dim = int(self._embed_text_batch(["a"]).shape[-1])
 
@@ -93,18 +95,22 @@ def require_open_clip() -> Any:
     return open_clip
 
 
-def load_openclip(spec: str, *, device: str | None = None, batch_size: int = 32) -> OpenClipEmbedder:
+def load_openclip(
+    spec: str, *, device: str | None = None, batch_size: int = 32
+) -> OpenClipEmbedder:
     """Registry factory for ``openclip:<arch>/<pretrained>``."""
     arch, tag = parse_openclip_spec(spec)
     open_clip = require_open_clip()
     device = device or default_device()
     try:
-        model, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag, device=device)
+        model, _, transform = open_clip.create_model_and_transforms(
+            arch, pretrained=tag, device=device
+        )
         tokenizer = open_clip.get_tokenizer(arch)
     except OSError as exc:  # hub download refused (offline) or missing file
         raise ModelUnavailableError(
             f"weights for {('openclip:' + spec)!r} are not cached and cannot be downloaded: {exc}",
-            hint="where there is internet run once: python -c \"import open_clip; "
+            hint='where there is internet run once: python -c "import open_clip; '
             f"open_clip.create_model_and_transforms('{arch}', pretrained='{tag}')\" and copy "
             "~/.cache/huggingface here, or use openclip:local-dir:/path/to/dir",
         ) from exc

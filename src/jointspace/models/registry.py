@@ -27,7 +27,9 @@ _LOCK = threading.RLock()
 def register_backend(prefix: str, factory: BackendFactory, *, replace: bool = False) -> None:
     """Make ``<prefix>:<spec>`` names load through ``factory(spec, **options)``."""
     if not prefix or ":" in prefix or not prefix.replace("-", "").replace("_", "").isalnum():
-        raise BadInputError(f"invalid backend prefix {prefix!r}", hint="use letters, digits, - or _")
+        raise BadInputError(
+            f"invalid backend prefix {prefix!r}", hint="use letters, digits, - or _"
+        )
     with _LOCK:
         if prefix in _BACKENDS and not replace and _BACKENDS[prefix] is not factory:
             raise BadInputError(
