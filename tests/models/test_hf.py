@@ -190,3 +190,16 @@ def test_bad_local_dirs(tmp_path):
         load_embedder(f"hf:{tmp_path}/missing/model")
     with pytest.raises(ModelUnavailableError, match="local directory"):
         load_embedder(f"hf:{tmp_path}")  # exists, but holds no model
+
+
+def test_reduced_precision_and_bad_dtype(tiny_clip_dir, sample_images_dir):
+    full = load_embedder(f"hf:{tiny_clip_dir}", device="cpu")
+    half = load_embedder(f"hf:{tiny_clip_dir}", device="cpu", dtype="bfloat16")
+    assert half is not full and half.model.dtype == torch.bfloat16
+    image = [load_image(sample_images_dir / "rgb.jpg")]
+    out = half.embed_images(image)
+    assert out.dtype == np.float32
+    assert float((out @ full.embed_images(image).T)[0, 0]) > 0.99
+    assert float((half.embed_texts(["a dog"]) @ full.embed_texts(["a dog"]).T)[0, 0]) > 0.99
+    with pytest.raises(BadInputError, match="unsupported dtype"):
+        load_embedder(f"hf:{tiny_clip_dir}", dtype="int8")

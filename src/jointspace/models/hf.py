@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.errors import ModelUnavailableError
+from jointspace.errors import BadInputError, ModelUnavailableError
 from jointspace.models._hub import default_device, quiet_loading, unavailable
 from jointspace.models.base import IMAGE, TEXT, BaseEmbedder
 from jointspace.models.hf_inputs import (
@@ -25,6 +25,7 @@ from jointspace.models.hf_inputs import (
 )
 
 log = logging.getLogger(__name__)
+_DTYPES = (None, "float32", "float16", "bfloat16")
 
 
 class HFEmbedder(BaseEmbedder):
@@ -137,6 +138,11 @@ def load_hf(
     import torch
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+    if dtype not in _DTYPES:
+        raise BadInputError(
+            f"unsupported dtype {dtype!r} for {('hf:' + spec)!r}",
+            hint="use one of: " + ", ".join(d for d in _DTYPES if d),
+        )
     source = os.path.expanduser(spec)
     device = device or default_device()
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
