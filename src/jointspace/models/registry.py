@@ -16,6 +16,7 @@ from typing import Any
 
 from jointspace.errors import BadInputError, ModelUnavailableError
 from jointspace.models.base import Embedder
+from jointspace.runtime import configure_torch
 
 BackendFactory = Callable[..., Embedder]
 
@@ -81,6 +82,7 @@ def load_embedder(name: str, *, cache: bool = True, **options: Any) -> Embedder:
         if cache and key in _CACHE:
             return _CACHE[key]
         factory = _BACKENDS[prefix]
+        configure_torch()
         # Loading under the lock means concurrent requests for one model load it once.
         embedder = factory(spec, **options)
         if cache:
