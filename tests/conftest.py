@@ -1,10 +1,15 @@
 """Shared fixtures: offline guard, tiny random-init models, generated sample images.
 
-- ``tiny_clip_dir`` / ``tiny_siglip_dir`` (session): random-init CLIPModel / SiglipModel with a
-  real CLIP BPE tokenizer (trained offline on a few sentences) and a PIL image processor, saved
-  with ``save_pretrained``; load them as ``load_embedder(f"hf:{dir}")``. Image size 32, dim 16.
+- ``tiny_clip_dir`` / ``tiny_siglip_dir`` / ``tiny_siglip2_dir`` (session): random-init CLIP
+  (dim 16) / SigLIP (dim 32) / SigLIP 2 NaFlex (dim 32) with a real CLIP BPE tokenizer (trained
+  offline on a few sentences) and a PIL image processor, saved with ``save_pretrained``; load
+  them as ``load_embedder(f"hf:{dir}")``. Images are 32 px.
+- ``pattern_image`` (session): ``pattern_image(w, h, seed=0)`` -> a deterministic RGB picture.
 - ``sample_images_dir`` (session): small generated images, one per decode case (see
   ``SAMPLE_IMAGES``); every file is a valid image.
+
+Test modules cannot import from this file (several conftest.py share the module name), so the
+helpers reach tests only through fixtures.
 """
 
 from __future__ import annotations
@@ -154,6 +159,26 @@ def build_tiny_siglip(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
+def build_tiny_siglip2(directory: Path, seed: int = 0) -> Path:
+    """Save a random-init SigLIP 2 NaFlex model (patch 8, at most 16 patches, dim 32).
+
+    Its processor returns pixel_values, pixel_attention_mask and spatial_shapes per image.
+    """
+    import torch
+    from transformers import Siglip2Config, Siglip2ImageProcessorPil, Siglip2Model
+
+    tok = build_clip_tokenizer(max_length=64)
+    config = Siglip2Config(
+        text_config=_tower(vocab_size=len(tok), max_position_embeddings=64),
+        vision_config=_tower(num_patches=16, patch_size=8),
+    )
+    torch.manual_seed(seed)
+    Siglip2Model(config).eval().save_pretrained(directory)
+    tok.save_pretrained(directory)
+    Siglip2ImageProcessorPil(patch_size=8, max_num_patches=16).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
@@ -162,6 +187,19 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_siglip_dir(tmp_path_factory) -> Path:
     return build_tiny_siglip(tmp_path_factory.mktemp("tiny_siglip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip2_dir(tmp_path_factory) -> Path:
+    return build_tiny_siglip2(tmp_path_factory.mktemp("tiny_siglip2"))
+
+
+@pytest.fixture(scope="session")
+def pattern_image():
+    """``pattern_image(width, height, seed=0)`` -> a deterministic RGB PIL test picture."""
+    from PIL import Image
+
+    return lambda width, height, seed=0: Image.fromarray(pattern_rgb(width, height, seed))
 
 
 def write_sample_images(directory: Path) -> Path:
