@@ -85,6 +85,18 @@ def _examples(data: ImageTextPairs, ok: np.ndarray, captions: list[str], text_im
 
     rng = np.random.default_rng(0)
     order = rng.permutation(len(captions))
-    hits = [row(t) for t in order if t2i[t] == 0][:n]
-    misses = sorted((row(t) for t in order if t2i[t] > 0), key=lambda r: -r["rank"])[:n]
-    return {"hits": hits, "misses": misses}
+    hits = _one_per_image([t for t in order if t2i[t] == 0], text_image, n)
+    worst = sorted((t for t in order if t2i[t] > 0), key=lambda t: -t2i[t])
+    return {"hits": [row(t) for t in hits],
+            "misses": [row(t) for t in _one_per_image(worst, text_image, n)]}
+
+
+def _one_per_image(texts: list[int], text_image: np.ndarray, n: int) -> list[int]:
+    """The first ``n`` captions of distinct images (so examples are not five of one photo)."""
+    seen: set[int] = set()
+    out = []
+    for t in texts:
+        if int(text_image[t]) not in seen:
+            seen.add(int(text_image[t]))
+            out.append(t)
+    return out[:n]
