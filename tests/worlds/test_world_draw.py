@@ -20,7 +20,7 @@ def test_shapes_differ_and_stay_inside_their_box():
         scene = Scene([SceneObject("white", shape, "large", 0.5, 0.5)], "plain", 20, seed=[2])
         img = np.asarray(render_scene(scene, 64), np.float32).mean(-1)
         mask = img > 128
-        ys, xs = np.nonzero(mask)
+        _, xs = np.nonzero(mask)
         r = 0.2 * 64
         assert xs.min() >= 32 - r - 1 and xs.max() <= 32 + r + 1, shape
         assert 40 < mask.sum() < (2 * r + 2) ** 2, shape

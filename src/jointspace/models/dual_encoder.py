@@ -80,7 +80,7 @@ class ConvTower(nn.Module):
         super().__init__()
         layers, cin, side = [], 3, config.image_size
         for width in config.cnn_widths:
-            layers += [nn.Conv2d(cin, width, 3, stride=2, padding=1), nn.GroupNorm(8, width),
+            layers += [nn.Conv2d(cin, width, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, width),
                        nn.GELU()]
             cin, side = width, (side + 1) // 2
         self.body = nn.Sequential(*layers)

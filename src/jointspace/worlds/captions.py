@@ -11,7 +11,14 @@ from collections.abc import Callable
 import numpy as np
 
 from jointspace.worlds.scene import Scene, SceneObject
-from jointspace.worlds.vocab import COLOURS, NUMBER_WORDS, SHAPES, SIZES, horizontal_word, vertical_word
+from jointspace.worlds.vocab import (
+    COLOURS,
+    NUMBER_WORDS,
+    SHAPES,
+    SIZES,
+    horizontal_word,
+    vertical_word,
+)
 
 _REL_WORDS = {
     "left of": ("left of", "to the left of", "on the left of"),

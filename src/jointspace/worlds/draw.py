@@ -7,7 +7,7 @@ composited over the background, so small shapes keep their outlines at 64x64.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -46,8 +46,8 @@ def _background(scene: Scene, size: int, rng: np.random.Generator) -> np.ndarray
 def _paint_object(canvas: np.ndarray, obj: SceneObject, size: int, rng: np.random.Generator) -> None:
     r = obj.radius * size
     cx, cy = obj.x * size, obj.y * size
-    x0, y0 = max(int(math.floor(cx - r)) - 1, 0), max(int(math.floor(cy - r)) - 1, 0)
-    x1, y1 = min(int(math.ceil(cx + r)) + 1, size), min(int(math.ceil(cy + r)) + 1, size)
+    x0, y0 = max(math.floor(cx - r) - 1, 0), max(math.floor(cy - r) - 1, 0)
+    x1, y1 = min(math.ceil(cx + r) + 1, size), min(math.ceil(cy + r) + 1, size)
     w, h = x1 - x0, y1 - y0
     mask_img = Image.new("L", (w * _SS, h * _SS), 0)
     centre = ((cx - x0) * _SS, (cy - y0) * _SS)
@@ -77,7 +77,7 @@ def _polygon(n: int, r: float, phase: float = -90.0) -> list[tuple[float, float]
     ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit_outline(shape: str) -> tuple[tuple[float, float], ...]:
     """Polygon outlines on the unit radius (circle, ring and crescent are drawn as ellipses)."""
     if shape == "square":

@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -82,25 +83,24 @@ def generate_world(config: WorldConfig, progress: Callable[[int, int], None] | N
     jobs = _jobs(config, counts)
     for split in SPLITS:
         (out / split / "images").mkdir(parents=True, exist_ok=True)
-    writers = {s: open(out / s / "pairs.jsonl", "w") for s in SPLITS}
     shards = ShardWriter(out / "shards", config.shard_size) if config.shard_size else None
     done = 0
-    try:
-        with open(out / "pairs.jsonl", "w") as all_rows:
-            for row, png in _run(jobs, config, held):
-                split = row["split"]
-                (out / split / row["file"]).write_bytes(png)
-                writers[split].write(json.dumps(row) + "\n")
-                all_rows.write(json.dumps({**row, "file": f"{split}/{row['file']}"}) + "\n")
-                if shards:
-                    shards.write(split, row, png)
-                done += 1
-                if progress and (done % 500 == 0 or done == config.n):
-                    progress(done, config.n)
-    finally:
-        for w in writers.values():
-            w.close()
-        shard_paths = shards.close() if shards else []
+    with ExitStack() as stack:
+        writers = {s: stack.enter_context(open(out / s / "pairs.jsonl", "w")) for s in SPLITS}
+        all_rows = stack.enter_context(open(out / "pairs.jsonl", "w"))
+        if shards:
+            stack.callback(shards.close)
+        for row, png in _run(jobs, config, held):
+            split = row["split"]
+            (out / split / row["file"]).write_bytes(png)
+            writers[split].write(json.dumps(row) + "\n")
+            all_rows.write(json.dumps({**row, "file": f"{split}/{row['file']}"}) + "\n")
+            if shards:
+                shards.write(split, row, png)
+            done += 1
+            if progress and (done % 500 == 0 or done == config.n):
+                progress(done, config.n)
+    shard_paths = shards.paths if shards else []
     summary = WorldSummary(str(out), counts, held, round(time.perf_counter() - t0, 2),
                            str(out / "pairs.jsonl"), shard_paths)
     _write_world_json(out, config, summary)

@@ -31,7 +31,8 @@ class ShardWriter:
             shard += 1
             path = self.directory / f"{split}-{shard:06d}.tar"
             self.paths.append(str(path))
-            tar, n = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT), 0
+            tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 closed in close()
+            n = 0
         key = Path(row["file"]).stem
         _add(tar, f"{key}.png", png)
         _add(tar, f"{key}.json", json.dumps(row).encode())

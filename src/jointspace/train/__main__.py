@@ -1,0 +1,5 @@
+import sys
+
+from jointspace.train.main import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""What goes into step s: a pure function of (seed, step), never of process count or history.
+
+That is what makes training deterministic with ``--seed``, resumable mid-epoch, and equal under
+torchrun: every process derives the same global batch and takes its own slice.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+
+@lru_cache(maxsize=4)
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_images(step: int, n_images: int, batch_size: int, seed: int) -> np.ndarray:
+    """Image indices of the global batch at ``step`` (epochs reshuffle; the ragged tail is dropped)."""
+    per_epoch = n_images // batch_size
+    epoch, within = divmod(step, per_epoch)
+    return _permutation(n_images, seed, epoch)[within * batch_size : (within + 1) * batch_size]
+
+
+def batch_captions(step: int, images: np.ndarray, start: np.ndarray, seed: int) -> np.ndarray:
+    """One caption index per image, drawn uniformly among that image's captions."""
+    counts = start[images + 1] - start[images]
+    pick = np.random.default_rng([seed, step, 1]).integers(0, 1 << 30, size=len(images))
+    return start[images] + pick % counts
+
+
+def shift_offsets(step: int, n: int, max_shift: int, seed: int) -> np.ndarray:
+    """(n, 2) integer (dy, dx) translations in [-max_shift, max_shift] for the global batch."""
+    return np.random.default_rng([seed, step, 2]).integers(-max_shift, max_shift + 1, size=(n, 2))
+
+
+def shift_images(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
+    """Translate each image of (n, c, h, w) by its (dy, dx), repeating the edge pixels."""
+    n, _, h, w = x.shape
+    off = torch.from_numpy(offsets)
+    rows = (torch.arange(h)[None, :] - off[:, :1]).clamp(0, h - 1)  # (n, h)
+    cols = (torch.arange(w)[None, :] - off[:, 1:]).clamp(0, w - 1)  # (n, w)
+    b = torch.arange(n)[:, None, None]
+    out = x.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def same_caption_mask(caption_ids: np.ndarray) -> torch.Tensor:
+    """(n, n) bool: pairs whose captions are the same text (extra positives)."""
+    ids = torch.from_numpy(np.asarray(caption_ids))
+    return ids[:, None] == ids[None, :]

@@ -1,0 +1,51 @@
+import numpy as np
+import torch
+
+from jointspace.train.batches import (
+    batch_captions,
+    batch_images,
+    same_caption_mask,
+    shift_images,
+    shift_offsets,
+)
+
+
+def test_each_epoch_visits_every_image_once_then_reshuffles():
+    n, b = 103, 10  # 10 steps per epoch, 3 images dropped each epoch
+    epoch0 = np.concatenate([batch_images(s, n, b, seed=3) for s in range(10)])
+    epoch1 = np.concatenate([batch_images(s, n, b, seed=3) for s in range(10, 20)])
+    assert len(set(epoch0)) == 100 and len(set(epoch1)) == 100
+    assert not np.array_equal(epoch0, epoch1)
+    assert np.array_equal(batch_images(13, n, b, seed=3), batch_images(13, n, b, seed=3))
+    assert not np.array_equal(batch_images(13, n, b, seed=3), batch_images(13, n, b, seed=4))
+
+
+def test_captions_come_from_their_own_image_uniformly():
+    start = np.array([0, 1, 4, 6])  # image 0: 1 caption, image 1: 3, image 2: 2
+    picks = np.concatenate([batch_captions(s, np.array([0, 1, 2]), start, seed=0)
+                            for s in range(3000)]).reshape(-1, 3)
+    assert set(picks[:, 0]) == {0}
+    assert set(picks[:, 1]) == {1, 2, 3} and set(picks[:, 2]) == {4, 5}
+    freq = np.bincount(picks[:, 1], minlength=4)[1:] / len(picks)
+    assert np.allclose(freq, 1 / 3, atol=0.04)
+
+
+def test_shift_matches_a_per_pixel_reference():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(5, 3, 8, 9)), dtype=torch.float32)
+    off = shift_offsets(7, 5, 2, seed=1)
+    assert np.abs(off).max() <= 2
+    got = shift_images(x, off).numpy()
+    ref = np.empty_like(got)
+    for i, (dy, dx) in enumerate(off):
+        for r in range(8):
+            for c in range(9):
+                ref[i, :, r, c] = x[i, :, min(max(r - dy, 0), 7), min(max(c - dx, 0), 8)]
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(shift_images(x, np.zeros((5, 2), int)).numpy(), x.numpy())
+
+
+def test_same_caption_mask():
+    m = same_caption_mask(np.array([4, 1, 4, 2]))
+    assert m.tolist() == [[True, False, True, False], [False, True, False, False],
+                          [True, False, True, False], [False, False, False, True]]

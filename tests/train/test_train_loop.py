@@ -1,0 +1,110 @@
+"""The training loop on a tiny model and a small world: learning, determinism, resume, outputs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from jointspace.errors import BadInputError
+from jointspace.train import TrainConfig, train
+from jointspace.train import loop as loop_module
+
+
+def _config(world, ckpt, out, **kw):
+    base = {"data": str(world / "train" / "pairs.jsonl"), "out": str(out), "init": f"hf:{ckpt}",
+            "lock": "text", "batch_size": 16, "steps": 12, "lr": 3e-3, "warmup": 2,
+            "log_every": 2, "val": str(world / "val" / "pairs.jsonl"), "val_every": 6,
+            "checkpoint_every": 4, "threads": 1, "progress": False,
+            "cache_dir": str(out.parent / "cache")}
+    return TrainConfig(**{**base, **kw})
+
+
+def _weights(model_dir):
+    from safetensors.torch import load_file
+
+    return load_file(f"{model_dir}/model.safetensors")
+
+
+def test_loss_falls_when_overfitting_a_few_pairs(small_world, tiny_checkpoint, tmp_path):
+    result = train(_config(small_world, tiny_checkpoint, tmp_path / "a", max_images=16,
+                           batch_size=16, steps=60, lr=1e-2, augment="none", val=None,
+                           captions_per_image=1, warmup=5))
+    assert result.steps == 60 and len(result.losses) == 60
+    assert np.mean(result.losses[-5:]) < 0.5 * np.mean(result.losses[:5])
+
+
+def test_same_seed_same_run_and_outputs_are_written(small_world, tiny_checkpoint, tmp_path):
+    a = train(_config(small_world, tiny_checkpoint, tmp_path / "a"))
+    b = train(_config(small_world, tiny_checkpoint, tmp_path / "b"))
+    c = train(_config(small_world, tiny_checkpoint, tmp_path / "c", seed=1))
+    assert a.losses == b.losses and a.losses != c.losses
+    wa, wb = _weights(a.model_dir), _weights(b.model_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with open(a.log) as f:
+        records = [json.loads(line) for line in f]
+    kinds = [r["type"] for r in records]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert [r["step"] for r in records if r["type"] == "val"] == [6, 12]
+    assert {"t2i_R@1", "i2t_R@5", "mean_recall"} <= set(a.val)
+    with open(a.plot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_locked_text_tower_does_not_move(small_world, tiny_checkpoint, tmp_path):
+    result = train(_config(small_world, tiny_checkpoint, tmp_path / "a", val=None))
+    before, after = _weights(tiny_checkpoint), _weights(result.model_dir)
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and not any(k.startswith("text_model.") for k in moved)
+    assert any(k.startswith("vision_model.") for k in moved)
+    assert any(k.startswith("text_projection") for k in moved)
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_result(small_world, tiny_checkpoint,
+                                                             tmp_path, monkeypatch):
+    straight = train(_config(small_world, tiny_checkpoint, tmp_path / "straight", val=None))
+    real_save = loop_module.save_state
+
+    def crash_after_step_4(path, step, *args, **kwargs):
+        real_save(path, step, *args, **kwargs)
+        if step == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_module, "save_state", crash_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "crashed", val=None))
+    monkeypatch.setattr(loop_module, "save_state", real_save)
+    resumed = train(_config(small_world, tiny_checkpoint, tmp_path / "crashed", val=None))
+    assert resumed.resumed_from == 4 and resumed.steps == 12
+    assert resumed.losses == straight.losses[4:]
+    ws, wr = _weights(straight.model_dir), _weights(resumed.model_dir)
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+    with pytest.raises(BadInputError, match="different settings"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "crashed", val=None, seed=9))
+
+
+def test_siglip_loss_trains_the_bias(small_world, tiny_checkpoint, tmp_path):
+    result = train(_config(small_world, tiny_checkpoint, tmp_path / "s", loss="siglip", val=None))
+    bias = _weights(result.model_dir)["logit_bias"]
+    assert np.isfinite(result.losses).all() and float(bias) != -10.0
+
+
+def test_fine_tunes_a_clip_checkpoint_end_to_end(small_world, tiny_clip_dir, tmp_path):
+    from jointspace.models import load_embedder
+
+    result = train(_config(small_world, tiny_clip_dir, tmp_path / "clip", lock="none",
+                           steps=4, val_every=4))
+    assert np.isfinite(result.losses).all()
+    emb = load_embedder(f"hf:{result.model_dir}", cache=False)
+    assert emb.embed_texts(["a red circle"]).shape == (1, emb.dim)
+    before, after = _weights(tiny_clip_dir), _weights(result.model_dir)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "text_model" in k)
+
+
+def test_bad_settings_are_rejected(small_world, tiny_checkpoint, tmp_path):
+    with pytest.raises(BadInputError, match="batch"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "x", batch_size=1000))
+    with pytest.raises(BadInputError, match="loss"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "x", loss="triplet"))
+    with pytest.raises(BadInputError, match="init"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "x", init="resnet50"))
