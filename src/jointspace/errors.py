@@ -5,6 +5,7 @@
     ├── BadInputError                a query, filter, manifest, upload or option is invalid (400)
     │   ├── FilterSyntaxError        a --where expression does not parse
     │   ├── ImageDecodeError         a file or upload is not a usable image (.path, .reason)
+    │   │   └── ImageTooLargeError   over the pixel cap, or a decompression bomb (413)
     │   └── PayloadTooLargeError     an upload over the byte / pixel / file-count limits (413)
     ├── CollectionError              a collection directory problem
     │   ├── CollectionNotFoundError  no collection at that path (404)
@@ -51,6 +52,10 @@ class ImageDecodeError(BadInputError):
         super().__init__(f"cannot use image {path!r}: {reason}", hint)
         self.path = path
         self.reason = reason
+
+
+class ImageTooLargeError(ImageDecodeError):
+    http_status = 413
 
 
 class PayloadTooLargeError(BadInputError):

@@ -239,3 +239,16 @@ def test_draft_respects_exif_rotation(tmp_path):
     exif[0x0112] = 6
     Image.fromarray(pattern_rgb(1600, 800)).save(tmp_path / "r.jpg", exif=exif)
     assert load_image(tmp_path / "r.jpg", draft_size=200).size == (200, 400)
+
+
+def test_over_the_cap_is_an_image_too_large_error(tmp_path):
+    from PIL import Image
+
+    from jointspace.errors import ImageTooLargeError
+    from jointspace.ingest.decode import load_image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (200, 100)).save(path)
+    with pytest.raises(ImageTooLargeError) as info:
+        load_image(path, max_pixels=10_000)
+    assert info.value.http_status == 413 and "megapixels" in info.value.reason

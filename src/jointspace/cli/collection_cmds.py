@@ -40,6 +40,8 @@ def index(
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
                                                  "not bit-exact)."),
+    max_image_megapixels: float = typer.Option(
+        None, min=0.01, help="Reject images above this many megapixels (default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -60,7 +62,9 @@ def index(
     else:
         col = Collection.create(collection, model or _default_model(src), index=index_kind)
     with col, _progress(as_json) as on_progress:
+        max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
+                         max_pixels=max_pixels,
                          prune=False if no_prune else None, progress=on_progress)
     emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
     if report.failed and not as_json:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jointspace.errors import ImageDecodeError
+from jointspace.errors import ImageDecodeError, ImageTooLargeError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 64 MP: a 9000x7000 photo; Pillow's own limit is ~89 MP
 DEFAULT_DRAFT_SIZE = 448  # fast=True keeps the shorter side >= this (2x a 224-px model input)
@@ -137,7 +137,7 @@ def _open(src: ImageSource, label: str, max_pixels: int | None = None) -> Image.
 def _check_size(width: int, height: int, label: str, max_pixels: int) -> None:
     if width * height > max_pixels:
         dims = f"{width}x{height} = " if height > 1 else ""
-        raise ImageDecodeError(
+        raise ImageTooLargeError(
             label,
             f"image is {dims}{width * height / 1e6:.1f} megapixels, "
             f"over the limit of {max_pixels / 1e6:g} megapixels",
@@ -146,7 +146,7 @@ def _check_size(width: int, height: int, label: str, max_pixels: int) -> None:
 
 
 def _bomb(label: str, exc: BaseException) -> ImageDecodeError:
-    return ImageDecodeError(
+    return ImageTooLargeError(
         label,
         f"rejected as a possible decompression bomb ({exc})",
         hint="downscale the image if it is genuine",
