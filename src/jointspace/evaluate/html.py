@@ -53,6 +53,8 @@ def _e(x: object) -> str:
 
 
 def _fmt(v: object) -> str:
+    if v is None:
+        return "–"
     return f"{v:.4f}" if isinstance(v, float) else _e(v)
 
 
