@@ -30,7 +30,7 @@ def test_beir_three_retrievers_and_compare(tiny_beir, tmp_path):
         assert Path(res["files"]["html"]).is_file()
         outs.append(out / "report.json")
     table = json.loads(run("evaluate", "compare", *outs, "--json").stdout)
-    assert table["columns"] == ["hash:64 [dense]", "bm25s [bm25]", "hash:64 [hybrid]"]
+    assert table["columns"] == ["hash:64 [dense]", "bm25s [bm25]", "hash:64 [hybrid convex]"]
     assert table["rows"][0]["metric"] == "ndcg@10"
     text = run("evaluate", "compare", *outs).stdout
     assert "ndcg@10" in text and "bm25s [bm25]" in text

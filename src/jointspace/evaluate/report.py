@@ -49,6 +49,8 @@ class EvalReport:
     def label(self) -> str:
         """A short name for tables: the model plus the setting that distinguishes runs."""
         extra = self.settings.get("retriever") or self.settings.get("templates")
+        if extra == "hybrid" and isinstance(self.settings.get("hybrid"), dict):
+            extra = f"hybrid {self.settings['hybrid'].get('method')}"
         return f"{self.model} [{extra}]" if extra else self.model
 
     def to_dict(self) -> dict[str, Any]:
