@@ -1,0 +1,64 @@
+"""`jointspace check COLLECTION [--repair] [--compact]`: integrity report and repair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from jointspace.cli.render import JSON_OPTION, console, emit
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+
+
+def check(
+    collection: Path = typer.Argument(..., help="Collection directory."),
+    repair: bool = typer.Option(False, "--repair",
+                                help="Rebuild the index from SQLite, delete orphan files."),
+    compact: bool = typer.Option(False, "--compact",
+                                 help="Also drop old tombstones and VACUUM the SQLite file."),
+    lock_timeout: float = typer.Option(0.0, help="Seconds to wait for a running writer."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Verify counts, ids, index vs truth, model/dim and files; exit 1 if anything is wrong."""
+    from jointspace.store.check import check_collection
+
+    compacted = None
+    if compact:
+        from jointspace.store.compact import compact_collection
+
+        compacted = compact_collection(collection, lock_timeout=lock_timeout)
+    report = check_collection(collection, repair=repair, lock_timeout=lock_timeout)
+    data = report.to_dict() | ({"compacted": compacted} if compacted else {})
+    emit(data, as_json, _render)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _render(d: dict) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items())
+    console.print(f"[bold]{d['path']}[/]  model {d['model']} (dim {d['dim']})  {counts}",
+                  highlight=False)
+    if d["index"]:
+        i = d["index"]
+        console.print(f"index: {i['kind']}, snapshot {i['snapshot']} at seq {i['snapshot_seq']}"
+                      f" (truth seq {i['seq']}), {i.get('ntotal', '?')} vectors", highlight=False)
+    if d.get("compacted"):
+        c = d["compacted"]
+        console.print(f"compacted: {c['tombstones_removed']} tombstones dropped, "
+                      f"{c['bytes_before']} -> {c['bytes_after']} bytes", highlight=False)
+    for line in d["repaired"]:
+        console.print(f"[green]repaired:[/] {line}", highlight=False)
+    if not d["findings"]:
+        console.print("[green]ok[/]: no problems found")
+        return
+    t = Table()
+    for col in ("severity", "problem", "what", "fix"):
+        t.add_column(col)
+    for f in d["findings"]:
+        color = "red" if f["severity"] == "error" else "yellow"
+        t.add_row(f"[{color}]{f['severity']}[/]", f["code"], f["message"], f["fix"] or "")
+    console.print(t)
