@@ -32,6 +32,7 @@ from jointspace.store.sqlite import SqliteTruth
 DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
 FORMAT_VERSION = "1"
+PURGED_KEY = "tombstones_purged"  # meta: tombstones up to this seq were compacted away
 
 
 class LocalStore:
@@ -202,7 +203,9 @@ class LocalStore:
                 self._index = self._build(conn)
                 self.rebuilt = True
         seq = self.truth.seq(conn)
-        if seq < self._index.seq:  # snapshot from the future: the truth was replaced
+        if seq < self._index.seq or self._index.seq < _purged_seq(conn):
+            # a snapshot from the future (the truth was replaced), or one older than the
+            # tombstones compaction kept: replaying it would miss deletions
             self._index = self._build(conn)
             self.rebuilt = True
         elif seq > self._index.seq:
@@ -220,3 +223,8 @@ class LocalStore:
             index.apply(ids, vecs, np.zeros(0, np.int64))
         index.seq = self.truth.seq(conn)
         return index
+
+
+def _purged_seq(conn) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PURGED_KEY,)).fetchone()
+    return int(row[0]) if row else 0
