@@ -128,3 +128,19 @@ def test_hybrid_finds_keyword_matches_and_respects_filters(tmp_path):
     with pytest.raises(BadInputError):
         col.search(item_id=1, hybrid=True)
     col.close()
+
+
+def test_annotations_show_filter_and_survive_resync(tmp_path, images):
+    folder, paths = images
+    col = Collection.create(tmp_path / "c", model="hash:32")
+    col.add(folder, workers=0)
+    ids = [h.id for h in col.search(image=paths[0], k=12)]
+    assert col.annotate({ids[0]: {"tag": "cat"}, ids[1]: {"tag": "dog"}, 99999: {"tag": "x"}}) == 2
+    col.add(folder, workers=0)  # re-sync: source metadata is {}, the tags stay
+    tagged = col.search(image=paths[0], k=12, where="tag in (cat, dog)")
+    assert sorted(h.metadata["tag"] for h in tagged) == ["cat", "dog"]
+    col.annotate({ids[0]: {"tag": None}})
+    assert [h.metadata for h in col.search(image=paths[0], k=12, where="tag = cat")] == []
+    with pytest.raises(BadInputError):
+        col.annotate({ids[0]: {"bad field": 1}})
+    col.close()

@@ -32,21 +32,23 @@ def test_rejects_malformed(bad):
 def _rows(where: str) -> list[int]:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE items (id INTEGER, kind TEXT, source TEXT, path TEXT, key TEXT, "
-                 "metadata TEXT)")
+                 "metadata TEXT, annotations TEXT DEFAULT '{}')")
     rows = [(1, '{"year": 2010, "label": "cat", "geo": {"country": "fr"}}'),
             (2, '{"year": 2015, "label": "dog"}'),
             (3, '{"year": 2020, "label": "cat", "geo": {"country": "de"}}'),
             (4, '{"label": null}')]
-    conn.executemany("INSERT INTO items VALUES (?, 'image', 's', 'p', 'k', ?)", rows)
+    conn.executemany("INSERT INTO items VALUES (?, 'image', 's', 'p', 'k', ?, '{}')", rows)
+    conn.execute("""UPDATE items SET annotations = '{"tag": "zebra", "year": 1999}' WHERE id = 3""")
     sql, params = parse_filter(where).to_sql()
     return [r[0] for r in conn.execute(f"SELECT id FROM items WHERE {sql} ORDER BY id", params)]
 
 
 def test_sql_semantics():
-    assert _rows("year>=2015") == [2, 3]
+    assert _rows("year>=2015") == [2]  # item 3's annotation (1999) overrides its metadata
+    assert _rows("tag = zebra") == [3]
     assert _rows("label in (cat)") == [1, 3]
     assert _rows("label not in (cat)") == [2]
     assert _rows("geo.country = fr") == [1]
     assert _rows("label = null") == [4]
-    assert _rows("kind = image and year < 2020") == [1, 2]
+    assert _rows("kind = image and year < 2020") == [1, 2, 3]
     assert _rows("label = \"cat' OR 1=1 --\"") == []

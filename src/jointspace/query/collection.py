@@ -125,6 +125,26 @@ class Collection:
             self.store.save_index()
         return len(existing)
 
+    def annotate(self, updates: Mapping[int, Mapping[str, Any]], *,
+                 lock_timeout: float = 0.0) -> int:
+        """Merge ``{item id: {field: value}}`` into items' annotations; returns items changed.
+
+        Annotations show in ``metadata`` and filters like the source's metadata, override it, and
+        survive re-indexing the source. A value of None removes the field.
+        """
+        from jointspace.store.base import WriteBatch
+
+        for fields in updates.values():
+            for name in fields:
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise BadInputError(f"invalid annotation field {name!r}",
+                                        hint="use letters, digits and _")
+        existing = {it.id for it in self.store.get([int(i) for i in updates])}
+        patches = [(int(i), dict(f)) for i, f in updates.items() if int(i) in existing]
+        with self.store.writer(lock_timeout):
+            self.store.write(WriteBatch(annotations=patches))
+        return len(patches)
+
     # --- reading ------------------------------------------------------------------------
     def search(self, text: str | None = None, image: ImageInput | None = None,
                item_id: int | None = None, *, k: int = 20, offset: int = 0,

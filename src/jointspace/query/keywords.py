@@ -7,7 +7,6 @@ since it was built. It is cached in memory and, when the collection is writable,
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from jointspace.errors import JointspaceError
 from jointspace.query.hybrid import KeywordIndex, keyword_text
+from jointspace.store.sqlite import merged_metadata
 
 KEYWORD_DIR = "keywords"
 
@@ -53,9 +53,10 @@ class CollectionKeywords:
     def _build(self, seq: int) -> KeywordIndex:
         with self.store.truth.transaction() as conn:
             seq = self.store.truth.seq(conn)
-            rows = conn.execute("SELECT id, text, metadata FROM items ORDER BY id").fetchall()
+            rows = conn.execute("SELECT id, text, metadata, annotations FROM items ORDER BY id")
+            rows = rows.fetchall()
         index = KeywordIndex.build([r[0] for r in rows],
-                                   [keyword_text(r[1], json.loads(r[2])) for r in rows])
+                                   [keyword_text(r[1], merged_metadata(r[2], r[3])) for r in rows])
         if not self.store.truth.readonly:
             try:
                 directory = self.store.directory / KEYWORD_DIR

@@ -69,11 +69,12 @@ class WriteBatch:
     deletes: list[int] = field(default_factory=list)
     errors: list[tuple[str, str, str, str]] = field(default_factory=list)  # key, source, path, why
     clear_errors: list[str] = field(default_factory=list)  # keys that now succeed
+    # (id, patch): merged into the item's annotations (RFC 7396: a None value removes the key)
+    annotations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.upserts or self.touches or self.deletes or self.errors or self.clear_errors
-        )
+        return bool(self.upserts or self.touches or self.deletes or self.errors
+                    or self.clear_errors or self.annotations)
 
 
 class Store(Protocol):

@@ -46,9 +46,10 @@ class Filter:
         for c in self.clauses:
             if c.field in COLUMNS:
                 lhs = c.field
-            else:
-                lhs = "json_extract(metadata, ?)"
-                params.append("$." + ".".join(f'"{p}"' for p in c.field.split(".")))
+            else:  # annotations override the source's metadata, as in what items show
+                lhs = "COALESCE(json_extract(annotations, ?), json_extract(metadata, ?))"
+                path = "$." + ".".join(f'"{p}"' for p in c.field.split("."))
+                params += [path, path]
             if c.op in ("in", "not in"):
                 marks = ",".join("?" * len(c.value))
                 parts.append(f"{lhs} {'NOT IN' if c.op == 'not in' else 'IN'} ({marks})")

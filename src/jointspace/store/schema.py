@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # MIGRATIONS[n] upgrades a database at version n-1 to version n.
 MIGRATIONS: dict[int, list[str]] = {
@@ -41,6 +41,9 @@ MIGRATIONS: dict[int, list[str]] = {
             at REAL NOT NULL
         )""",
     ],
+    # Annotations: metadata that jointspace or the user adds (zero-shot tags...), kept apart from
+    # the source's metadata so re-syncing a source never wipes them. Reads merge both.
+    2: ["ALTER TABLE items ADD COLUMN annotations TEXT NOT NULL DEFAULT '{}'"],
 }
 
 

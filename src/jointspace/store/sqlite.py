@@ -115,6 +115,8 @@ class SqliteTruth:
                 "INSERT OR REPLACE INTO errors VALUES (?,?,?,?,?)",
                 [(key, src, path, why, now) for key, src, path, why in batch.errors],
             )
+            c.executemany("UPDATE items SET annotations = json_patch(annotations, ?) WHERE id = ?",
+                          [(canonical_json(patch), int(i)) for i, patch in batch.annotations])
             for chunk in _chunks(batch.clear_errors):
                 c.execute(f"DELETE FROM errors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
@@ -172,12 +174,12 @@ class SqliteTruth:
         with self._lock:
             for chunk in _chunks([int(i) for i in ids]):
                 rows = c.execute(
-                    "SELECT id, key, source, kind, path, text, metadata FROM items "
+                    "SELECT id, key, source, kind, path, text, metadata, annotations FROM items "
                     f"WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
                 for r in rows:
-                    found[r[0]] = StoredItem(*r[:6], metadata=json.loads(r[6]))
+                    found[r[0]] = StoredItem(*r[:6], metadata=merged_metadata(r[6], r[7]))
         return [found[i] for i in ids if i in found]
 
     def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
@@ -200,6 +202,13 @@ class SqliteTruth:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def merged_metadata(metadata: str, annotations: str) -> dict:
+    """The metadata an item shows: the source's, overridden by annotations."""
+    out = json.loads(metadata)
+    out.update(json.loads(annotations))
+    return out
 
 
 def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:

@@ -76,8 +76,6 @@ def tag_collection(
     lock_timeout: float = 0.0,
 ) -> TagReport:
     """Classify every ``kind`` item of ``collection`` into ``labels`` and store the tags."""
-    from jointspace.store.base import WriteBatch
-
     if not field.isidentifier():
         raise BadInputError(f"invalid metadata field {field!r}", hint="use e.g. tags")
     store = collection.store
@@ -89,20 +87,16 @@ def tag_collection(
     keep = np.array([items[i].kind == kind for i in all_ids.tolist()], dtype=bool)
     tags = tag_vectors(all_ids[keep].tolist(), vecs[keep], clf, top_k=top_k,
                        min_probability=min_probability)
-    fps = store.fingerprints([items[i].key for i in tags])
-    touches = []
+    updates = {}
     counts: dict[str, int] = {}
     for item_id, picks in tags.items():
-        it = items[item_id]
-        fp = fps[it.key]
-        meta = dict(it.metadata)
-        meta[field] = picks[0][0]
-        meta[f"{field}_all"] = [label for label, _ in picks]
-        meta[f"{field}_scores"] = {label: round(p, 4) for label, p in picks}
-        touches.append((it.key, fp.size, fp.mtime_ns, meta, None))
+        updates[item_id] = {
+            field: picks[0][0],
+            f"{field}_all": [label for label, _ in picks],
+            f"{field}_scores": {label: round(p, 4) for label, p in picks},
+        }
         counts[picks[0][0]] = counts.get(picks[0][0], 0) + 1
-    with store.writer(lock_timeout):
-        store.write(WriteBatch(touches=touches))
-        store.save_index()
-    return TagReport(tagged=len(touches), skipped=int((~keep).sum()), field=field,
+    # annotations, not source metadata: re-indexing the source keeps the tags
+    tagged = collection.annotate(updates, lock_timeout=lock_timeout)
+    return TagReport(tagged=tagged, skipped=int((~keep).sum()), field=field,
                      counts=dict(sorted(counts.items(), key=lambda kv: -kv[1])))
