@@ -1,0 +1,38 @@
+import sqlite3
+
+import pytest
+
+from jointspace.errors import CorruptCollectionError
+from jointspace.store import LocalStore
+from jointspace.store.local import DB_FILE
+from jointspace.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+def test_v1_collection_is_migrated_in_place(tmp_path):
+    (tmp_path / "c").mkdir()
+    conn = sqlite3.connect(tmp_path / "c" / DB_FILE)
+    for stmt in MIGRATIONS[1]:
+        conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 1")
+    conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                     [("model", "hash:4"), ("dim", "4"), ("seq", "1"), ("format", "1")])
+    conn.execute("INSERT INTO items (key, source, kind, text, metadata, vector, seq, created_at, "
+                 "updated_at) VALUES ('k', 's', 'text', 't', '{\"a\": 1}', ?, 1, 0, 0)",
+                 (b"\0" * 16,))
+    conn.commit()
+    conn.close()
+
+    store = LocalStore.open(tmp_path / "c")
+    assert store.truth.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.get([1])[0].metadata == {"a": 1}
+    store.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    LocalStore.create(tmp_path / "c", "hash:4", 4).close()
+    conn = sqlite3.connect(tmp_path / "c" / DB_FILE)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptCollectionError, match="newer"):
+        LocalStore.open(tmp_path / "c")
