@@ -22,7 +22,7 @@ def test_v1_collection_is_migrated_in_place(tmp_path):
     conn.commit()
     conn.close()
 
-    store = LocalStore.open(tmp_path / "c")
+    store = LocalStore.open(tmp_path / "c", readonly=True)  # e.g. `jointspace search`
     assert store.truth.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.get([1])[0].metadata == {"a": 1}
     store.close()

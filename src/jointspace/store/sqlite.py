@@ -20,7 +20,7 @@ import numpy as np
 from jointspace.errors import CorruptCollectionError
 from jointspace.store.base import Fingerprint, StoredItem, WriteBatch
 from jointspace.store.filters import Filter
-from jointspace.store.schema import migrate
+from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
 
@@ -47,6 +47,8 @@ class SqliteTruth:
                 # FULL: a commit the caller saw is on disk, even across power loss.
                 self.conn.execute("PRAGMA synchronous = FULL")
                 migrate(self.conn)
+            elif self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                _migrate_separately(path)
             self.conn.execute("SELECT count(*) FROM meta").fetchone()
         except sqlite3.DatabaseError as exc:
             raise CorruptCollectionError(
@@ -202,6 +204,23 @@ class SqliteTruth:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def _migrate_separately(path: Path) -> None:
+    """Upgrade an older collection opened read-only, through a short-lived writable connection."""
+    from jointspace.errors import CollectionError
+
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        raise CollectionError(
+            f"{path} uses an older collection format and cannot be upgraded here ({exc})",
+            hint="open it once where it is writable (e.g. `jointspace index` or `check`)",
+        ) from exc
 
 
 def merged_metadata(metadata: str, annotations: str) -> dict:
