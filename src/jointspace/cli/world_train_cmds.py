@@ -1,0 +1,149 @@
+"""`jointspace world generate` and `jointspace train`: the offline world and contrastive training."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.train.main import field_help
+
+_HELP = field_help()
+
+
+def register(app: typer.Typer) -> None:
+    world = typer.Typer(help="The procedural image-caption world (offline data for training).",
+                        no_args_is_help=True)
+    world.command("generate")(generate)
+    app.add_typer(world, name="world")
+    app.command("train")(train)
+
+
+def generate(
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    n: int = typer.Option(50_000, "--n", min=1, help="Images over all splits."),
+    seed: int = typer.Option(0, help="World seed (same seed, same bytes)."),
+    image_size: int = typer.Option(64, min=16, max=512, help="Image side in pixels."),
+    captions: int = typer.Option(4, min=1, max=8, help="Captions per image."),
+    text_prob: float = typer.Option(0.1, min=0, max=1, help="Chance of a painted word."),
+    noise_prob: float = typer.Option(0.3, min=0, max=1, help="Chance of a noisy background."),
+    shard_size: int = typer.Option(5000, min=0, help="Samples per webdataset shard (0: none)."),
+    workers: int = typer.Option(0, min=0, help="Drawing processes (0: all cores)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Draw a seeded world: train/val/test/heldout images, pairs.jsonl manifests, .tar shards."""
+    from jointspace.worlds import SceneOptions, WorldConfig, generate_world
+
+    config = WorldConfig(out=str(out), n=n, seed=seed, image_size=image_size,
+                         captions_per_image=captions, shard_size=shard_size, workers=workers,
+                         scene=SceneOptions(text_prob=text_prob, noisy_background_prob=noise_prob))
+    if as_json:
+        summary = generate_world(config)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("drawing", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console) as bar:
+            task = bar.add_task("draw", total=n)
+            summary = generate_world(config, lambda done, total: bar.update(task, completed=done))
+    emit(summary.to_dict(), as_json, _render_world)
+
+
+def _render_world(d: dict) -> None:
+    table = Table(title=f"world in {d['out']} ({d['seconds']} s)")
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    for split, count in d["counts"].items():
+        table.add_row(split, str(count))
+    console.print(table)
+    held = ", ".join(f"{c} {s}" for c, s in d["heldout_pairs"])
+    console.print(f"held-out compositions (never in train): {held}")
+    console.print(f"manifest: {d['manifest']}  shards: {len(d['shards'])}")
+    console.print(f"next: jointspace train --data {d['out']}/train/pairs.jsonl "
+                  f"--val {d['out']}/val/pairs.jsonl --out runs/demo")
+
+
+def train(
+    data: str = typer.Option(..., "--data", "-d", help=_HELP["data"]),
+    out: Path = typer.Option(..., "--out", "-o", help=_HELP["out"]),
+    init: str = typer.Option("recipe:cnn-minilm", "--init", help=_HELP["init"]),
+    val: str = typer.Option(None, help=_HELP["val"]),
+    split: str = typer.Option(None, help=_HELP["split"]),
+    loss: str = typer.Option("clip", help=_HELP["loss"]),
+    lock: str = typer.Option("auto", help=_HELP["lock"]),
+    batch_size: int = typer.Option(256, min=1, help=_HELP["batch_size"]),
+    steps: int = typer.Option(None, min=1, help=_HELP["steps"]),
+    epochs: float = typer.Option(5.0, min=0.0, help=_HELP["epochs"]),
+    lr: float = typer.Option(2e-3, help=_HELP["lr"]),
+    captions_per_image: int = typer.Option(None, min=1, help=_HELP["captions_per_image"]),
+    max_images: int = typer.Option(None, min=1, help=_HELP["max_images"]),
+    max_seconds: float = typer.Option(None, help=_HELP["max_seconds"]),
+    seed: int = typer.Option(0, help=_HELP["seed"]),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
+    nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
+    extra: list[str] = typer.Option(None, "--arg",
+                                    help="Any other `python -m jointspace.train` option, e.g. "
+                                         "--arg=--augment=none (repeatable)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
+    argv = ["--data", data, "--out", str(out), "--init", init, "--loss", loss, "--lock", lock,
+            "--batch-size", str(batch_size), "--epochs", str(epochs), "--lr", str(lr),
+            "--seed", str(seed)]
+    for flag, value in (("--val", val), ("--split", split), ("--steps", steps),
+                        ("--captions-per-image", captions_per_image),
+                        ("--max-images", max_images), ("--max-seconds", max_seconds)):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ([] if resume else ["--no-resume"]) + (["--no-progress"] if as_json else [])
+    argv += list(extra or [])
+    result = _run_torchrun(argv, nproc) if nproc > 1 else _run_inline(argv)
+    emit(result, as_json, _render_train)
+
+
+def _run_inline(argv: list[str]) -> dict:
+    from jointspace.train.loop import train as run_training
+    from jointspace.train.main import parse_config
+
+    return run_training(parse_config(argv)).to_dict()
+
+
+def _run_torchrun(argv: list[str], nproc: int) -> dict:
+    from jointspace.errors import JointspaceError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+           "--master_addr", "127.0.0.1", "--master_port", str(port),
+           "-m", "jointspace.train", *argv]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise JointspaceError(f"torchrun training failed (exit {proc.returncode})",
+                              hint="see the messages above; rerun with --nproc 1 to debug")
+    return json.loads(lines[-1])
+
+
+def _render_train(d: dict) -> None:
+    table = Table(title=f"trained {d['steps']} steps ({d['epochs']} epochs)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key in ("train_seconds", "setup_seconds", "samples_per_s", "final_loss"):
+        table.add_row(key.replace("_", " "), str(d[key]))
+    for key, value in (d.get("val") or {}).items():
+        if "R@" in key:
+            table.add_row(f"val {key}", f"{value:.3f}")
+    console.print(table)
+    if d.get("plot"):
+        console.print(f"curves: {d['plot']}")
+    console.print(f"model: hf:{d['model_dir']}  (e.g. jointspace index DIR -c COL -m "
+                  f"hf:{d['model_dir']})")
