@@ -16,6 +16,10 @@ from jointspace.cli.render import JSON_OPTION, console, emit, err_console
 from jointspace.train.main import field_help
 
 _HELP = field_help()
+_WORLD_OUT = typer.Option(..., "--out", "-o", help="Output directory.")
+_TRAIN_OUT = typer.Option(..., "--out", "-o", help=_HELP["out"])
+_EXTRA = typer.Option(None, "--arg", help="Any other `python -m jointspace.train` option, e.g. "
+                                          "--arg=--augment=none (repeatable).")
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def generate(
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    out: Path = _WORLD_OUT,
     n: int = typer.Option(50_000, "--n", min=1, help="Images over all splits."),
     seed: int = typer.Option(0, help="World seed (same seed, same bytes)."),
     image_size: int = typer.Option(64, min=16, max=512, help="Image side in pixels."),
@@ -72,7 +76,7 @@ def _render_world(d: dict) -> None:
 
 def train(
     data: str = typer.Option(..., "--data", "-d", help=_HELP["data"]),
-    out: Path = typer.Option(..., "--out", "-o", help=_HELP["out"]),
+    out: Path = _TRAIN_OUT,
     init: str = typer.Option("recipe:cnn-minilm", "--init", help=_HELP["init"]),
     val: str = typer.Option(None, help=_HELP["val"]),
     split: str = typer.Option(None, help=_HELP["split"]),
@@ -88,9 +92,7 @@ def train(
     seed: int = typer.Option(0, help=_HELP["seed"]),
     resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
     nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
-    extra: list[str] = typer.Option(None, "--arg",
-                                    help="Any other `python -m jointspace.train` option, e.g. "
-                                         "--arg=--augment=none (repeatable)."),
+    extra: list[str] = _EXTRA,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""

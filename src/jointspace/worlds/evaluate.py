@@ -77,7 +77,7 @@ def evaluate_world(embedder: Embedder, world: str | Path, *, k: int = 10, pairs_
     meta = load_world_meta(world)
     rows = gallery_rows(world)
     if image_vectors is None:
-        image_vectors, ok, errors = embed_image_files(embedder, [r["file"] for r in rows])
+        image_vectors, _, errors = embed_image_files(embedder, [r["file"] for r in rows])
         if errors:
             raise RuntimeError(f"{len(errors)} world images failed to decode: {errors[0]}")
     queries = single_object_queries(meta["heldout_pairs"])
