@@ -34,25 +34,25 @@ def configure_process() -> None:
 
 def configure_faiss() -> None:
     """Apply JOINTSPACE_FAISS_THREADS once per process, if set."""
-    with _LOCK:
-        if "faiss" in _DONE:
-            return
-        n = _env_int("JOINTSPACE_FAISS_THREADS")
-        if n:
-            import faiss
-
-            faiss.omp_set_num_threads(n)
-        _DONE.add("faiss")
+    _apply_once("faiss", "JOINTSPACE_FAISS_THREADS", lambda n: _import("faiss").omp_set_num_threads(n))
 
 
 def configure_torch() -> None:
     """Apply JOINTSPACE_TORCH_THREADS once per process, if set."""
-    with _LOCK:
-        if "torch" in _DONE:
-            return
-        n = _env_int("JOINTSPACE_TORCH_THREADS")
-        if n:
-            import torch
+    _apply_once("torch", "JOINTSPACE_TORCH_THREADS", lambda n: _import("torch").set_num_threads(n))
 
-            torch.set_num_threads(n)
-        _DONE.add("torch")
+
+def _apply_once(name: str, env: str, setter) -> None:
+    with _LOCK:
+        if name in _DONE:
+            return
+        n = _env_int(env)
+        if n:
+            setter(n)
+        _DONE.add(name)
+
+
+def _import(module: str):
+    import importlib
+
+    return importlib.import_module(module)

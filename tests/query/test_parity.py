@@ -10,6 +10,17 @@ from jointspace.query import Collection
 CASES = ["rgb.jpg", "rgba.png", "palette.png", "gray.png", "cmyk.jpg", "exif_rotated.jpg"]
 
 
+def _text_reference(model_dir, texts):
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    with torch.inference_mode():
+        out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
+    ref = (out if torch.is_tensor(out) else out.pooler_output).numpy()
+    return ref / np.linalg.norm(ref, axis=1, keepdims=True)
+
+
 def _reference(model_dir, paths):
     from transformers import AutoImageProcessor, AutoModel
 
@@ -42,18 +53,10 @@ def test_indexed_vectors_match_transformers(tmp_path, tiny_clip_dir, sample_imag
 
 
 def test_text_queries_match_transformers(tmp_path, tiny_clip_dir):
-    from transformers import AutoModel, AutoTokenizer
-
     col = Collection.create(tmp_path / "c", model=f"hf:{tiny_clip_dir}")
     texts = ["a photo of a dog", "a red car parked on the street"]
     col.add_texts(texts)
-    model = AutoModel.from_pretrained(tiny_clip_dir).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_clip_dir)
-    with torch.inference_mode():
-        out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
-    ref = (out if torch.is_tensor(out) else out.pooler_output).numpy()
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    for text, r in zip(texts, ref):
+    for text, r in zip(texts, _text_reference(tiny_clip_dir, texts)):
         hit = col.search(text, k=1)[0]
         assert hit.text == text
         assert float(col.vector(hit.id) @ r) >= 0.9999
@@ -62,8 +65,6 @@ def test_text_queries_match_transformers(tmp_path, tiny_clip_dir):
 
 def test_image_to_text_ranks_like_the_reference(tmp_path, tiny_clip_dir, sample_images_dir):
     """Searching a text collection with an image ranks texts by the reference cosine."""
-    from transformers import AutoModel, AutoTokenizer
-
     texts = ["a photo of a dog", "a photo of a cat", "a red car parked on the street",
              "tax law and public finance", "two people riding bikes near the river"]
     col = Collection.create(tmp_path / "c", model=f"hf:{tiny_clip_dir}")
@@ -72,12 +73,7 @@ def test_image_to_text_ranks_like_the_reference(tmp_path, tiny_clip_dir, sample_
     hits = col.search(image=image, k=len(texts))
 
     img = _reference(tiny_clip_dir, [image])[0]
-    model = AutoModel.from_pretrained(tiny_clip_dir).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_clip_dir)
-    with torch.inference_mode():
-        out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
-    ref = (out if torch.is_tensor(out) else out.pooler_output).numpy()
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ref = _text_reference(tiny_clip_dir, texts)
     expected = [texts[i] for i in np.argsort(-(ref @ img))]
     assert [h.text for h in hits] == expected
     np.testing.assert_allclose([h.score for h in hits], np.sort(ref @ img)[::-1], atol=1e-4)

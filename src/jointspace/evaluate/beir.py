@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from jointspace.errors import BadInputError
+from jointspace.ingest.sources import read_jsonl
 
 
 @dataclass
@@ -60,12 +60,12 @@ def load_beir(path: str | Path, split: str = "test", *, name: str | None = None)
             )
     qrels = _read_qrels(qrels_file)
     corpus_ids, titles, texts = [], [], []
-    for row in _read_jsonl(corpus_file):
+    for row in _read_beir_jsonl(corpus_file):
         corpus_ids.append(str(row["_id"]))
         titles.append(str(row.get("title") or ""))
         texts.append(str(row.get("text") or ""))
     query_ids, queries = [], []
-    for row in _read_jsonl(queries_file):
+    for row in _read_beir_jsonl(queries_file):
         qid = str(row["_id"])
         if qid in qrels:
             query_ids.append(qid)
@@ -97,22 +97,11 @@ def files_hash(files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadInputError(
-                    f"{path}:{lineno} is not valid JSON: {exc.msg}",
-                    hint="each line of a BEIR .jsonl file is one JSON object",
-                ) from None
-            if "_id" not in row:
-                raise BadInputError(f"{path}:{lineno} has no '_id'", hint="BEIR rows carry _id")
-            rows.append(row)
+def _read_beir_jsonl(path: Path) -> list[dict]:
+    rows = read_jsonl(path)
+    for n, row in enumerate(rows, 1):
+        if "_id" not in row:
+            raise BadInputError(f"{path}: object {n} has no '_id'", hint="BEIR rows carry _id")
     return rows
 
 

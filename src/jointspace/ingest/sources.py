@@ -171,7 +171,7 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             with open(path, newline="", encoding="utf-8") as f:
                 return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
         if suffix == ".jsonl":
-            return _read_jsonl(path)
+            return read_jsonl(path)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -185,7 +185,8 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
     raise BadInputError(f"unknown manifest type {suffix!r}", hint="use .csv, .jsonl or .parquet")
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-blank line; a bad line is a BadInputError naming path:line."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
