@@ -1,0 +1,77 @@
+"""`jointspace serve` and `jointspace token create`: the HTTP service and its access tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jointspace.cli.render import err_console
+
+token_app = typer.Typer(help="Access tokens for `jointspace serve` (stored as hashes).",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(token_app, name="token")
+
+
+def serve(
+    collections: Annotated[list[str], typer.Argument(
+        help="Collection directories to serve (NAME=DIR to choose the name in URLs).")],
+    host: Annotated[str, typer.Option(
+        help="Address to bind; anything but loopback needs --tokens-file.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    tokens_file: Annotated[Path | None, typer.Option(
+        "--tokens-file", envvar="JOINTSPACE_TOKENS_FILE",
+        help="Hashed tokens from `jointspace token create`. Without it the API is read-only "
+             "and loopback-only.")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="Allow this web origin (repeatable; default: CORS off).")] = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Host header to accept (repeatable).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(
+        min=0.001, help="Largest request body, in MB.")] = 16.0,
+    max_image_megapixels: Annotated[float, typer.Option(
+        min=0.001, help="Largest uploaded image, in megapixels.")] = 40.0,
+    max_files: Annotated[int, typer.Option(min=1, help="Most files in one upload.")] = 16,
+    queue_size: Annotated[int, typer.Option(
+        min=1, help="Model requests admitted at once; more get 503 + Retry-After.")] = 64,
+    threads: Annotated[int, typer.Option(min=1, help="Threads running admitted searches.")] = 4,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve collections over HTTP: the JSON API under /api and the search page at /."""
+    from jointspace.serve.run import build, run
+    from jointspace.serve.settings import ServeSettings
+
+    settings = ServeSettings(
+        host=host, port=port, tokens_file=tokens_file, cors_origins=list(cors_origin or []),
+        allowed_hosts=list(allowed_host or []), max_body_bytes=int(max_upload_mb * 1024 * 1024),
+        max_image_pixels=int(max_image_megapixels * 1_000_000), max_files=max_files,
+        queue_size=queue_size, search_threads=threads, log_level=log_level,
+    )
+    app, state = build(collections, settings)
+    shown = f"[{host}]" if ":" in host else host
+    for s in state.collections.values():
+        err_console.print(f"collection [bold]{s.name}[/]: {s.collection.count()} items, "
+                          f"{s.collection.store.model}" + ("" if s.writable else " (read-only)"))
+    mode = "bearer token required" if state.tokens else "no tokens: read-only"
+    err_console.print(f"open [bold]http://{shown}:{port}/[/] ({mode}; Ctrl+C stops)")
+    run(app, state, settings)
+
+
+@token_app.command("create")
+def token_create(
+    file: Annotated[Path, typer.Option(
+        "--file", "-f", help="Tokens file to append the hash to (created with mode 0600).")],
+    role: Annotated[str, typer.Option(help="read (search) or admin (also add/remove).")] = "read",
+    label: Annotated[str, typer.Option(help="A note stored next to the hash.")] = "",
+) -> None:
+    """Create a token, store only its hash in FILE, and print the token once."""
+    from jointspace.serve.auth import create_token
+
+    token = create_token(file, role, label)
+    err_console.print(f"added a {role} token to {file}; it is shown only now:")
+    typer.echo(token)

@@ -1,0 +1,59 @@
+"""FastAPI dependencies shared by the routes: the state, the caller's role, the collection, ids."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import UploadFile
+
+from jointspace.errors import NotFoundError
+from jointspace.serve.auth import ADMIN, READ, authorize
+from jointspace.serve.limits import too_large
+from jointspace.serve.state import Served, ServeState
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `jointspace token create`")
+_ITEM_ID = re.compile(r"[0-9]{1,18}")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]  # documents the scheme
+
+
+def get_state(request: Request) -> ServeState:
+    return request.app.state.jointspace
+
+
+def _authorization(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
+def require_read(request: Request, _: Bearer) -> str:
+    """Any valid token (or none at all when the service runs without tokens)."""
+    return authorize(get_state(request).tokens, _authorization(request), READ)
+
+
+def require_admin(request: Request, _: Bearer) -> str:
+    """An admin token."""
+    return authorize(get_state(request).tokens, _authorization(request), ADMIN)
+
+
+def served_collection(name: str, request: Request) -> Served:
+    """The collection named in the path; 404 for anything else."""
+    return get_state(request).get(name)
+
+
+def parse_item_id(item_id: str) -> int:
+    """An item id is digits only; anything else (paths, ``..``, NUL, ...) is simply not found."""
+    if not _ITEM_ID.fullmatch(item_id):
+        raise NotFoundError("no such item", hint="item ids are the integers search returns")
+    return int(item_id)
+
+
+async def check_file_count(request: Request, allowed: int) -> None:
+    """413 when a multipart request carries more than ``allowed`` files."""
+    if not request.headers.get("content-type", "").startswith("multipart/"):
+        return
+    form = await request.form()
+    n = sum(isinstance(v, UploadFile) for _, v in form.multi_items())
+    if n > allowed:
+        raise too_large("the request", n, allowed, "files")

@@ -1,0 +1,39 @@
+"""Starting the service: safety checks, one process, the models loaded once, uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from jointspace.serve.auth import TokenStore
+from jointspace.serve.settings import ServeSettings, check_bind
+
+
+def build(collections: Sequence[str | Path], settings: ServeSettings):
+    """Check the bind address, open the collections and return ``(app, state)``."""
+    from jointspace.serve.app import create_app
+    from jointspace.serve.state import ServeState
+
+    tokens = TokenStore(settings.tokens_file) if settings.tokens_file else None
+    check_bind(settings.host, tokens is not None)
+    state = ServeState.open(collections, settings, tokens)
+    return create_app(state), state
+
+
+def run(app, state, settings: ServeSettings) -> None:
+    """Serve ``app`` with uvicorn until interrupted (blocking), then close ``state``."""
+    import uvicorn
+
+    try:
+        # Access logs carry method, path and status only; tokens live in headers, never logged.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                    server_header=False, proxy_headers=False)
+    finally:
+        state.close()
+
+
+def serve(collections: Sequence[str | Path], settings: ServeSettings | None = None) -> None:
+    """Serve ``collections`` until interrupted (blocking)."""
+    settings = settings or ServeSettings()
+    app, state = build(collections, settings)
+    run(app, state, settings)

@@ -1,0 +1,98 @@
+"""Pydantic models describing the JSON the API returns and accepts (for the OpenAPI schema).
+
+Responses are built from ``Hit.to_dict()`` and ``Collection.info()`` and sent as they are; these
+models document them. A hit has ``path`` (image items) and/or ``text`` (text items, captions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="The error class, e.g. NotFoundError")
+    message: str
+    hint: str | None = Field(None, description="What to do next")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HitOut(BaseModel):
+    id: int = Field(description="Opaque item id: use it for thumbnails, originals, 'like'")
+    kind: str = Field(description="'image' or 'text'")
+    path: str | None = Field(None, description="Image file (absent for text items)")
+    text: str | None = Field(None, description="Text, or an image's caption")
+    score: float = Field(description="Cosine similarity to the query")
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    query: dict[str, Any] = Field(description="The query as understood (no image bytes)")
+    results: list[HitOut]
+    k: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last page")
+    took_ms: float
+
+
+class CollectionOut(BaseModel):
+    name: str
+    count: int
+    model: str
+    dim: int
+    kinds: dict[str, int] = Field(description="Items per kind")
+    modalities: list[str] = Field(description="What the model can embed as a query")
+    index: str
+    writable: bool
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    version: str
+    collections: int
+    queue: dict[str, int]
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="Cosine similarity of the image to the label's prompts")
+    probability: float = Field(description="Softmax over the labels at temperature 100")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    label: str
+    labels: list[LabelScore]
+
+
+class AddResponse(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    failed: int
+    ids: list[int] = Field(description="Item ids of the uploaded items, in upload order")
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class TextsIn(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=1000)
+    ids: list[str] | None = Field(None, description="Stable keys; re-sending a key updates it")
+    metadata: list[dict[str, Any]] | None = None
+
+
+class RemoveIn(BaseModel):
+    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    where: list[str] | None = Field(None, description="Metadata filters, e.g. 'year<2000'")
+
+
+class RemoveResponse(BaseModel):
+    removed: int

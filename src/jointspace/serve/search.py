@@ -1,0 +1,84 @@
+"""A search request as plain data, checked, and run against a collection (in a worker thread)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from jointspace.errors import BadInputError
+from jointspace.query import Collection, Hit
+from jointspace.serve.limits import decode_upload
+from jointspace.serve.settings import ServeSettings
+
+MAX_WEIGHT = 100.0
+
+
+@dataclass
+class SearchQuery:
+    """What to search for; at least one of ``q``, ``image``, ``like``."""
+
+    q: str | None = None
+    image: bytes | None = None  # the uploaded file, decoded in the worker thread
+    like: int | None = None  # an item id: "more like this"
+    negatives: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    kind: str | None = None
+    k: int = 20
+    offset: int = 0
+    text_weight: float = 1.0
+    image_weight: float = 1.0  # weighs the uploaded image, or the `like` item when no image
+    negative_weight: float = 0.5
+    hybrid: bool = False  # keyword + vector search, once collections support it
+
+    def check(self, settings: ServeSettings) -> SearchQuery:
+        """Normalise empty fields to None and reject what the service will not run (400)."""
+        self.q = (self.q or "").strip() or None
+        self.kind = (self.kind or "").strip() or None
+        self.negatives = [n.strip() for n in self.negatives if n and n.strip()]
+        self.where = [w.strip() for w in self.where if w and w.strip()]
+        if self.q is None and self.image is None and self.like is None:
+            raise BadInputError("nothing to search for",
+                                hint="give q (text), an image upload, or like (an item id)")
+        if not 1 <= self.k <= settings.max_k or not 0 <= self.offset <= 10_000:
+            raise BadInputError(f"k must be 1..{settings.max_k} and offset 0..10000")
+        if len(self.negatives) > settings.max_negatives:
+            raise BadInputError(f"at most {settings.max_negatives} negative terms")
+        for name in ("text_weight", "image_weight", "negative_weight"):
+            w = getattr(self, name)
+            if not (math.isfinite(w) and 0.0 <= w <= MAX_WEIGHT):
+                raise BadInputError(f"{name} must be between 0 and {MAX_WEIGHT:g}")
+        return self
+
+    def echo(self) -> dict[str, Any]:
+        """The query as the response reports it (no image bytes)."""
+        return {"q": self.q, "image": self.image is not None, "like": self.like,
+                "not": self.negatives, "where": self.where, "kind": self.kind,
+                "text_weight": self.text_weight, "image_weight": self.image_weight,
+                "negative_weight": self.negative_weight, "hybrid": self.hybrid}
+
+
+def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[list[Hit], bool]:
+    """The page of hits and whether another page follows (blocking: model + index work)."""
+    image = None if query.image is None else decode_upload(query.image, max_pixels=max_pixels)
+    text_weight = query.text_weight
+    if query.like is not None and image is None and query.q is not None:
+        # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.
+        text_weight = query.text_weight / max(query.image_weight, 1e-6)
+    extra: dict[str, Any] = {}
+    if query.hybrid:
+        if not _supports("hybrid"):
+            raise BadInputError("hybrid (keyword + vector) search is not available yet",
+                                hint="search without hybrid")
+        extra["hybrid"] = True
+    hits = col.search(query.q, image=image, item_id=query.like, k=query.k + 1,
+                      offset=query.offset, where=query.where or None, kind=query.kind,
+                      negative=query.negatives or None, text_weight=text_weight,
+                      image_weight=query.image_weight, negative_weight=query.negative_weight,
+                      **extra)
+    return hits[: query.k], len(hits) > query.k
+
+
+def _supports(option: str) -> bool:
+    return option in inspect.signature(Collection.search).parameters
