@@ -8,16 +8,23 @@ an index snapshot taken at seq ``s`` up to date by replaying ``changes_since(s)`
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
-from jointspace.errors import CorruptCollectionError
+from jointspace.errors import (
+    CollectionError,
+    CollectionLockedError,
+    CorruptCollectionError,
+    JointspaceError,
+)
 from jointspace.store.base import Fingerprint, StoredItem, WriteBatch
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
@@ -37,10 +44,7 @@ class SqliteTruth:
         self.readonly = readonly
         self._lock = threading.RLock()
         try:
-            uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-            self.conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
-            )
+            self.conn = _connect(path, readonly)
             self.conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode = WAL")
@@ -50,28 +54,40 @@ class SqliteTruth:
             elif self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 _migrate_separately(path)
             self.conn.execute("SELECT count(*) FROM meta").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptCollectionError(
-                f"cannot read {path}: {exc}",
-                hint="the SQLite file is damaged; restore it from a backup or re-index the source",
-            ) from exc
+        except sqlite3.Error as exc:
+            raise db_error(exc, path) from exc
 
     # --- transactions -------------------------------------------------------------------
     @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, exclusively; SQLite errors leave as JointspaceErrors with a hint."""
+        with self._lock:
+            try:
+                yield self.conn
+            except sqlite3.Error as exc:
+                raise db_error(exc, self.path) from exc
+
+    @contextmanager
     def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot (reads) or an exclusive-writer transaction (writes)."""
-        with self._lock:
+        with self.locked():
             self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full, I/O error): a failing ROLLBACK
+                # must not hide the real error, nor leave the connection inside a transaction.
+                if self.conn.in_transaction:
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 raise
-            self.conn.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------
     def get_meta(self) -> dict[str, str]:
-        with self._lock:
+        with self.locked():
             return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
     def set_meta(self, values: dict[str, str]) -> None:
@@ -126,12 +142,12 @@ class SqliteTruth:
 
     # --- reads --------------------------------------------------------------------------
     def count(self) -> int:
-        with self._lock:
+        with self.locked():
             return self.conn.execute("SELECT count(*) FROM items").fetchone()[0]
 
     def fingerprints(self, keys: Sequence[str]) -> dict[str, Fingerprint]:
         out: dict[str, Fingerprint] = {}
-        with self._lock:
+        with self.locked():
             for chunk in _chunks(list(keys)):
                 rows = self.conn.execute(
                     "SELECT key, id, size, mtime_ns, sha256, metadata, text FROM items "
@@ -143,7 +159,7 @@ class SqliteTruth:
         return out
 
     def keys_of_source(self, source: str) -> dict[str, int]:
-        with self._lock:
+        with self.locked():
             rows = self.conn.execute("SELECT key, id FROM items WHERE source=?", (source,))
             return dict(rows.fetchall())
 
@@ -173,7 +189,7 @@ class SqliteTruth:
     def get(self, ids: Sequence[int], conn: sqlite3.Connection | None = None) -> list[StoredItem]:
         c = conn or self.conn
         found: dict[int, StoredItem] = {}
-        with self._lock:
+        with self.locked():
             for chunk in _chunks([int(i) for i in ids]):
                 rows = c.execute(
                     "SELECT id, key, source, kind, path, text, metadata, annotations FROM items "
@@ -186,7 +202,7 @@ class SqliteTruth:
 
     def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
         by_id: dict[int, np.ndarray] = {}
-        with self._lock:
+        with self.locked():
             for chunk in _chunks([int(i) for i in ids]):
                 rows = self.conn.execute(
                     f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
@@ -198,12 +214,73 @@ class SqliteTruth:
                                                                                       np.float32)
 
     def errors(self) -> list[tuple[str, str]]:
-        with self._lock:
+        with self.locked():
             return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
 
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    # quoted: a '?' or '#' in a directory name must not end the file name in a URI
+    uri = "file:" + quote(str(path.absolute()))
+
+    def connect(query: str) -> sqlite3.Connection:
+        return sqlite3.connect(uri + query, uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=30)
+
+    if not readonly:
+        return connect("")
+    conn = connect("?mode=ro")
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or not _on_readonly_fs(path):
+            raise
+        conn.close()
+    # WAL readers need a writable -shm file next to the database. On a read-only filesystem
+    # nothing can be writing the file, so it is safe to read it as immutable.
+    return connect("?mode=ro&immutable=1")
+
+
+def _on_readonly_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+_CORRUPT_HINT = "the SQLite file is damaged; restore it from a backup or re-index the source"
+
+
+def db_error(exc: sqlite3.Error, path: Path) -> JointspaceError:
+    """A SQLite error as the JointspaceError that says what happened and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return CollectionError(f"disk full while writing {path}: {exc}",
+                               hint="free some disk space and re-run; committed batches are kept")
+    if name.startswith("SQLITE_IOERR"):
+        return CollectionError(f"I/O error on {path}: {exc} ({name})",
+                               hint="check free space, file-size limits and the disk; committed "
+                                    "batches are kept, re-run to resume")
+    if name.startswith("SQLITE_READONLY"):
+        return CollectionError(f"{path} is read-only: {exc}",
+                               hint="search works read-only; to write, fix the permissions or "
+                                    "mount it writable")
+    if name.startswith("SQLITE_CANTOPEN"):
+        return CollectionError(f"cannot open {path}: {exc}",
+                               hint="check that the directory exists and is readable, and (for "
+                                    "a collection being written) writable")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return CollectionLockedError(f"{path} stayed locked: {exc}",
+                                     hint="another process holds it; retry when it is done")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or not isinstance(
+            exc, sqlite3.OperationalError):
+        return CorruptCollectionError(f"cannot read {path}: {exc}", hint=_CORRUPT_HINT)
+    return CollectionError(f"SQLite error on {path}: {exc}",
+                           hint="run `jointspace check COLLECTION` to see what is wrong")
 
 
 def _migrate_separately(path: Path) -> None:
