@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.errors import CollectionNotFoundError, JointspaceError
+from jointspace.errors import CollectionNotFoundError, CorruptCollectionError, JointspaceError
 from jointspace.store.faiss_index import INDEX_META, VectorIndex
 from jointspace.store.local import DB_FILE, LocalStore
 
@@ -247,6 +247,12 @@ def _repair(directory: Path, lock_timeout: float) -> list[str]:
     done = []
     store = LocalStore.open(directory)
     try:
+        with store.truth.locked() as conn:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems != ["ok"]:
+            raise CorruptCollectionError(
+                f"{directory / DB_FILE} is damaged ({'; '.join(problems)}); the index can only be "
+                "rebuilt from an intact SQLite file", hint=REINDEX_HINT)
         with store.writer(lock_timeout):
             index = store.rebuild_index()
             store.save_index()
