@@ -237,12 +237,21 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
         return conn
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or not _on_readonly_fs(path):
+        if not _may_read_immutable(path, getattr(exc, "sqlite_errorname", "")):
             raise
         conn.close()
-    # WAL readers need a writable -shm file next to the database. On a read-only filesystem
-    # nothing can be writing the file, so it is safe to read it as immutable.
+    # WAL readers need to create the -shm file next to the database, which fails on read-only
+    # media or in a directory we may not write. With no -wal file there is no pending write, so
+    # the file is read as immutable: never written, it shows the last committed state.
     return connect("?mode=ro&immutable=1")
+
+
+def _may_read_immutable(path: Path, error: str) -> bool:
+    if Path(f"{path}-wal").exists() and not _on_readonly_fs(path):
+        return False  # a writer may be active: only a real WAL reader sees its commits safely
+    if error == "SQLITE_READONLY_DIRECTORY":
+        return True
+    return error == "SQLITE_CANTOPEN" and _on_readonly_fs(path)
 
 
 def _on_readonly_fs(path: Path) -> bool:
@@ -265,7 +274,7 @@ def db_error(exc: sqlite3.Error, path: Path) -> JointspaceError:
         return CollectionError(f"I/O error on {path}: {exc} ({name})",
                                hint="check free space, file-size limits and the disk; committed "
                                     "batches are kept, re-run to resume")
-    if name.startswith("SQLITE_READONLY"):
+    if name.startswith("SQLITE_READONLY") or (name == "SQLITE_CANTOPEN" and _on_readonly_fs(path)):
         return CollectionError(f"{path} is read-only: {exc}",
                                hint="search works read-only; to write, fix the permissions or "
                                     "mount it writable")
