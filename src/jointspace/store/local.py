@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import (
+    CollectionError,
     CollectionLockedError,
     CollectionNotFoundError,
     CorruptCollectionError,
@@ -97,7 +98,14 @@ class LocalStore:
         """Become the one writing process, waiting up to ``timeout`` seconds."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise CollectionError(
+                f"cannot write to {self.directory}: {exc.strerror or exc}",
+                hint="the collection is read-only here (permissions or a read-only mount); "
+                     "searching works, writing needs write access",
+            ) from exc
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -144,7 +152,16 @@ class LocalStore:
         """Snapshot the index so the next open replays less (writer only)."""
         with self._index_lock:
             index = self._synced(None)
-            index.save(self.directory)
+            try:
+                index.save(self.directory)
+            except OSError as exc:
+                raise CollectionError(
+                    f"could not save the index snapshot in {self.directory}: "
+                    f"{exc.strerror or exc}",
+                    hint="all items are committed to SQLite and searchable (the index is rebuilt "
+                         "from it on open); free disk space or fix permissions, then run "
+                         "`jointspace check COLLECTION --repair`",
+                ) from exc
 
     def rebuild_index(self) -> VectorIndex:
         """Rebuild the faiss index from SQLite and snapshot it when we may write."""
