@@ -88,7 +88,9 @@ class VectorIndex:
         meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
                 "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
-        for old in directory.glob("index-*.faiss"):
+        # older snapshots, and temp files of saves that were killed mid-write
+        stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
+        for old in stale:
             if old.name != name:
                 old.unlink(missing_ok=True)
 
@@ -140,11 +142,16 @@ def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_file():  # e.g. disk full: do not leave a partial file taking the space
+            tmp.unlink()
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
