@@ -31,7 +31,7 @@ def run(plan: dict) -> None:
 
     register_rowhash()
     col = Collection.create(plan["collection"], plan["model"])
-    col.embedder  # load before READY so the kill window covers real work
+    _ = col.embedder  # load before READY so the kill window covers real work
     say("READY")
     n = 0
     for _ in range(plan.get("repeat", 1)):
@@ -58,7 +58,7 @@ def run(plan: dict) -> None:
 
                 out = {"ok": check_collection(col.path, repair=True).ok}
             elif kind == "compact":
-                from jointspace.store.check import compact_collection
+                from jointspace.store.compact import compact_collection
 
                 out = compact_collection(col.path)
             else:

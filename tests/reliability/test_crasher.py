@@ -17,12 +17,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from relsupport import (HERE, FreshEmbeddings, ImageCorpus, read_rows, register_rowhash,
-                        run_child, sha256, verify_collection)
+from relsupport import (
+    HERE,
+    FreshEmbeddings,
+    ImageCorpus,
+    read_rows,
+    register_rowhash,
+    run_child,
+    sha256,
+    verify_collection,
+)
 
 CYCLES = int(os.environ.get("JOINTSPACE_CRASH_CYCLES", "20"))
-WORDS = ("red green blue cat dog tree river stone cloud lamp ship road bird fish moon sun "
-         "apple chair glass paper").split()
+WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun", "apple", "chair", "glass", "paper"]
 
 
 class TextSet:
