@@ -182,11 +182,12 @@ def _add_uploads(served: Served, uploads: list[tuple[str, bytes]], meta: dict[st
     _check_writable(served)
     if not uploads:
         raise BadInputError("no files uploaded")
+    for filename, data in uploads:  # all or nothing: nothing is stored if one file is bad
+        decode_upload(data, max_pixels=max_pixels, name=filename)
     folder = served.collection.path / UPLOAD_DIR
     folder.mkdir(exist_ok=True)
     items = []
     for filename, data in uploads:
-        decode_upload(data, max_pixels=max_pixels, name=filename)  # refuse what would not index
         target = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.{_extension(data)}"
         if not target.exists():
             tmp = target.with_suffix(".part")

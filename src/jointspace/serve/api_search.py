@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api", responses={
     s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 503)})
 Reader = Annotated[str, Depends(require_read)]
 Col = Annotated[Served, Depends(served_collection)]
+HYBRID_HELP = ("Fuse keyword (BM25 over text and metadata) with vector results: off, on (= "
+               "convex) or rrf. Needs q; scores are then fused scores, not cosines.")
 
 
 @router.get("/health", response_model=schemas.HealthResponse, tags=["service"])
@@ -56,7 +58,8 @@ async def search_get(
     where: Annotated[list[str] | None, Query(description="Filter, e.g. 'year>=2015'")] = None,
     kind: Annotated[str | None, Query(description="'image' or 'text' only")] = None,
     k: int = 20, offset: int = 0, text_weight: float = 1.0, image_weight: float = 1.0,
-    negative_weight: float = 0.5, hybrid: bool = False,
+    negative_weight: float = 0.5,
+    hybrid: Annotated[str, Query(description=HYBRID_HELP)] = "off",
 ) -> JSONResponse:
     """Search by text and/or an item id (use POST to upload an image)."""
     query = SearchQuery(q, None, like, list(not_ or []), list(where or []), kind, k, offset,
@@ -77,7 +80,8 @@ async def search_post(
     kind: Annotated[str | None, Form()] = None,
     k: Annotated[int, Form()] = 20, offset: Annotated[int, Form()] = 0,
     text_weight: Annotated[float, Form()] = 1.0, image_weight: Annotated[float, Form()] = 1.0,
-    negative_weight: Annotated[float, Form()] = 0.5, hybrid: Annotated[bool, Form()] = False,
+    negative_weight: Annotated[float, Form()] = 0.5,
+    hybrid: Annotated[str, Form(description=HYBRID_HELP)] = "off",
 ) -> JSONResponse:
     """Search by text, an uploaded image, an item id, or a composition (multipart form).
 

@@ -26,7 +26,8 @@ class HitOut(BaseModel):
     kind: str = Field(description="'image' or 'text'")
     path: str | None = Field(None, description="Image file (absent for text items)")
     text: str | None = Field(None, description="Text, or an image's caption")
-    score: float = Field(description="Cosine similarity to the query")
+    score: float = Field(description="Cosine similarity to the query (fused score in hybrid "
+                                     "mode)")
     metadata: dict[str, Any]
 
 

@@ -13,6 +13,9 @@ from jointspace.serve.limits import decode_upload
 from jointspace.serve.settings import ServeSettings
 
 MAX_WEIGHT = 100.0
+HYBRID_MODES = {"": "off", "off": "off", "false": "off", "0": "off", "no": "off",
+                "on": "convex", "true": "convex", "1": "convex", "yes": "convex",
+                "convex": "convex", "rrf": "rrf"}
 
 
 @dataclass
@@ -30,7 +33,7 @@ class SearchQuery:
     text_weight: float = 1.0
     image_weight: float = 1.0  # weighs the uploaded image, or the `like` item when no image
     negative_weight: float = 0.5
-    hybrid: bool = False  # keyword + vector search, once collections support it
+    hybrid: str = "off"  # keyword (BM25) + vector fusion: off, convex (= true) or rrf
 
     def check(self, settings: ServeSettings) -> SearchQuery:
         """Normalise empty fields to None and reject what the service will not run (400)."""
@@ -38,6 +41,9 @@ class SearchQuery:
         self.kind = (self.kind or "").strip() or None
         self.negatives = [n.strip() for n in self.negatives if n and n.strip()]
         self.where = [w.strip() for w in self.where if w and w.strip()]
+        self.hybrid = HYBRID_MODES.get(str(self.hybrid).strip().lower(), "")
+        if not self.hybrid:
+            raise BadInputError("hybrid must be one of off, on, convex, rrf")
         if self.q is None and self.image is None and self.like is None:
             raise BadInputError("nothing to search for",
                                 hint="give q (text), an image upload, or like (an item id)")
@@ -67,11 +73,11 @@ def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[li
         # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.
         text_weight = query.text_weight / max(query.image_weight, 1e-6)
     extra: dict[str, Any] = {}
-    if query.hybrid:
+    if query.hybrid != "off":
         if not _supports("hybrid"):
-            raise BadInputError("hybrid (keyword + vector) search is not available yet",
+            raise BadInputError("hybrid (keyword + vector) search is not available",
                                 hint="search without hybrid")
-        extra["hybrid"] = True
+        extra["hybrid"] = query.hybrid
     hits = col.search(query.q, image=image, item_id=query.like, k=query.k + 1,
                       offset=query.offset, where=query.where or None, kind=query.kind,
                       negative=query.negatives or None, text_weight=text_weight,

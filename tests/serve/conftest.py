@@ -1,0 +1,128 @@
+"""Fixtures for the service: a demo collection (hash:64) and real uvicorn servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from serve_helpers import COLORS, SHAPES, shape_image
+
+from jointspace.query import Collection
+from jointspace.serve.auth import create_token
+from jointspace.serve.run import build
+from jointspace.serve.settings import ServeSettings
+
+MODEL = "hash:64"
+TEXTS = ["a red circle on a white background", "a blue square drawn with a ruler",
+         "tax law and public finance", "a green triangle pointing up",
+         "notes on the purple diamond", "an orange circle like the sun"]
+
+
+def build_demo_collection(root: Path) -> Path:
+    """24 shape images (manifest with caption + metadata) and 6 texts, embedded with hash:64."""
+    images = root / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for n, (color, shape) in enumerate((c, s) for c in COLORS for s in SHAPES):
+        name = f"{color}_{shape}.png"
+        shape_image(color, shape, seed=n).save(images / name)
+        article = "an" if color == "orange" else "a"
+        rows.append({"path": f"images/{name}", "caption": f"{article} {color} {shape}",
+                     "color": color,
+                     "shape": shape, "year": 2000 + n})
+    manifest = root / "shapes.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    col = Collection.create(root / "demo", model=MODEL)
+    col.add(manifest, workers=0)
+    col.add_texts(TEXTS, metadata=[{"source": "notes"}] * len(TEXTS))
+    col.close()
+    return root / "demo"
+
+
+@pytest.fixture(scope="session")
+def demo_collection(tmp_path_factory) -> Path:
+    return build_demo_collection(tmp_path_factory.mktemp("serve_demo"))
+
+
+@pytest.fixture
+def writable_collection(tmp_path, demo_collection) -> Path:
+    """A private copy of the demo collection that tests may change."""
+    target = tmp_path / "demo"
+    shutil.copytree(demo_collection, target, ignore=shutil.ignore_patterns("write.lock"))
+    return target
+
+
+@contextmanager
+def live_server(app, log_level: str = "warning") -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., str]]:
+    """``start_server(paths, **settings)`` -> base URL; everything is stopped after the test."""
+    stack = []
+
+    def start(paths, **options) -> str:
+        app, state = build([str(p) for p in paths], ServeSettings(**options))
+        cm = live_server(app, options.get("log_level", "warning"))
+        url = cm.__enter__()
+        stack.append((cm, state))
+        return url
+
+    yield start
+    for cm, state in reversed(stack):
+        cm.__exit__(None, None, None)
+        state.close()
+
+
+@pytest.fixture(scope="module")
+def read_demo(tmp_path_factory) -> Path:
+    """A demo collection of the module's own (what ``read_server`` serves)."""
+    return build_demo_collection(tmp_path_factory.mktemp("read_server"))
+
+
+@pytest.fixture(scope="module")
+def read_server(read_demo) -> Iterator[str]:
+    """A token-less (read-only) server over ``read_demo``, shared by a module."""
+    app, state = build([str(read_demo)], ServeSettings())
+    with live_server(app) as url:
+        yield url
+    state.close()
+
+
+@pytest.fixture
+def tokens(tmp_path) -> dict[str, str]:
+    """A tokens file with one read and one admin token: {"file", "read", "admin"}."""
+    path = tmp_path / "tokens.txt"
+    return {"file": str(path), "read": create_token(path, "read", "tests"),
+            "admin": create_token(path, "admin", "tests")}
