@@ -66,8 +66,12 @@ class LocalStore:
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:
-            truth.set_meta({"model": model, "dim": str(dim), "index": index, "seq": "0",
-                            "format": FORMAT_VERSION, "created_at": str(time.time())})
+            initial = {"model": model, "dim": str(dim), "index": index, "seq": "0",
+                       "format": FORMAT_VERSION, "created_at": str(time.time())}
+            # OR IGNORE: of processes creating it at once, the first wins; the others then see
+            # its model (and refuse if theirs differs) instead of overwriting it
+            with truth.transaction(write=True) as c:
+                c.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", list(initial.items()))
         store = cls(directory, truth)
         store.check_model(model, dim)
         return store

@@ -58,15 +58,18 @@ def migrate(conn: sqlite3.Connection) -> int:
             hint="upgrade jointspace to open it",
         )
     while version < SCHEMA_VERSION:
-        step = version + 1
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in MIGRATIONS[step]:
-                conn.execute(stmt)
-            conn.execute(f"PRAGMA user_version = {step}")
+            # re-read under the write lock: another process opening it may have migrated already
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                version += 1
+                for stmt in MIGRATIONS[version]:
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        version = step
     return version
