@@ -15,6 +15,8 @@ import os
 import shutil
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -299,3 +301,30 @@ def run_child(argv: list[str], *, kill_after: float | None, timeout: float = 120
     for t in readers:
         t.join(10)
     return ChildRun(lines, killed, proc.returncode, "".join(err), elapsed)
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Run an ASGI ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
