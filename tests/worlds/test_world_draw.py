@@ -2,7 +2,7 @@ import numpy as np
 
 from jointspace.worlds.draw import render_scene
 from jointspace.worlds.scene import Scene, SceneObject
-from jointspace.worlds.vocab import COLOURS, SHAPES
+from jointspace.worlds.vocab import COLOURS, SHAPES, SIZES
 
 
 def test_object_colour_at_centre_and_background_in_corners():
@@ -21,7 +21,7 @@ def test_shapes_differ_and_stay_inside_their_box():
         img = np.asarray(render_scene(scene, 64), np.float32).mean(-1)
         mask = img > 128
         _, xs = np.nonzero(mask)
-        r = 0.2 * 64
+        r = SIZES["large"][0] * 64
         assert xs.min() >= 32 - r - 1 and xs.max() <= 32 + r + 1, shape
         assert 40 < mask.sum() < (2 * r + 2) ** 2, shape
         masks[shape] = mask

@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     world.command("generate")(generate)
     app.add_typer(world, name="world")
     app.command("train")(train)
+    app.command("demo")(demo)
 
 
 def generate(
@@ -149,3 +150,54 @@ def _render_train(d: dict) -> None:
         console.print(f"curves: {d['plot']}")
     console.print(f"model: hf:{d['model_dir']}  (e.g. jointspace index DIR -c COL -m "
                   f"hf:{d['model_dir']})")
+
+
+_DEMO_DIR = typer.Option(Path("runs/demo"), "--workdir", "-w", help="Where everything is written.")
+_DEMO_SET = typer.Option(None, "--set", help="Override a recipe training setting, e.g. "
+                                             "--set epochs=8 (repeatable).")
+
+
+def demo(
+    workdir: Path = _DEMO_DIR,
+    n: int = typer.Option(50_000, "--n", min=100, help="World size (all splits)."),
+    seed: int = typer.Option(0, help="World and training seed."),
+    retrain: bool = typer.Option(False, help="Train again even if a cached model exists."),
+    settings: list[str] = _DEMO_SET,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Offline end to end: world -> train -> index -> queries -> metrics -> HTML report."""
+    from jointspace.demo import DemoConfig, run_demo
+    from jointspace.train.main import parse_overrides
+
+    config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
+                        train=parse_overrides(settings or []), progress=not as_json)
+    result = run_demo(config, say=(lambda _: None) if as_json else
+                      (lambda m: err_console.print(f"[bold]>[/] {m}", highlight=False)))
+    emit(result.to_dict(), as_json, _render_demo)
+
+
+def _render_demo(d: dict) -> None:
+    queries = Table(title="example queries (top hits)")
+    for col in ("query", "P@10", "top 3 hits"):
+        queries.add_column(col)
+    for q in d["queries"]:
+        query = q["query"]
+        what = query["text"] or f"[image of a {query['image_of']}]"
+        if query["where"]:
+            what += f"  where {query['where']}"
+        top = "; ".join(", ".join(h["labels"] or []) for h in q["hits"][:3])
+        p = "" if q["precision"] is None else f"{q['precision']:.2f}"
+        queries.add_row(f"{query['title']}: {what}", p, top)
+    console.print(queries)
+    metrics = Table(title="metrics on the test split")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for name, value in d["metrics"].items():
+        metrics.add_row(name, f"{value:.3f}")
+    console.print(metrics)
+    t = d["train"]
+    console.print(f"trained {t['steps']} steps in {t['train_seconds']} s "
+                  f"(+{t['setup_seconds']} s data/text caching); cached stages: "
+                  + (", ".join(k for k, v in d["cached"].items() if v) or "none"))
+    console.print(f"report: file://{Path(d['report']).resolve()}")
+    console.print(f"serve:  jointspace serve {d['collection']}   (then open http://127.0.0.1:8000)")

@@ -33,7 +33,10 @@ class DualEncoderConfig(PretrainedConfig):
         text_config: dict | PretrainedConfig | None = None,  # the text tower's own config
         image_tower: str = "cnn",  # "cnn" or "vit"
         image_size: int = 64,  # square input side in pixels
-        cnn_widths: list[int] | tuple[int, ...] = (32, 64, 128, 256),  # channels per stride-2 stage
+        cnn_widths: list[int] | tuple[int, ...] = (32, 64, 128, 256),  # channels per stage
+        cnn_strides: list[int] | tuple[int, ...] | None = None,  # per stage; None = all 2
+        cnn_kernels: list[int] | tuple[int, ...] | None = None,  # per stage; None = all 3
+        cnn_activation: str = "gelu",  # "gelu" or "relu" (faster on CPU)
         vit_patch: int = 8,  # ViT patch side in pixels
         vit_width: int = 192,  # ViT token width
         vit_depth: int = 4,  # ViT blocks
@@ -54,6 +57,9 @@ class DualEncoderConfig(PretrainedConfig):
         self.image_tower = image_tower
         self.image_size = image_size
         self.cnn_widths = list(cnn_widths)
+        self.cnn_strides = list(cnn_strides) if cnn_strides else [2] * len(self.cnn_widths)
+        self.cnn_kernels = list(cnn_kernels) if cnn_kernels else [3] * len(self.cnn_widths)
+        self.cnn_activation = cnn_activation
         self.vit_patch, self.vit_width, self.vit_depth, self.vit_heads = (
             vit_patch, vit_width, vit_depth, vit_heads)
         self.image_hidden = image_hidden
@@ -74,21 +80,26 @@ class DualEncoderConfig(PretrainedConfig):
 
 
 class ConvTower(nn.Module):
-    """Stride-2 3x3 convolutions + GroupNorm + GELU, then flatten (keeps where things are)."""
+    """Strided convolutions + GroupNorm + activation, then flatten (keeps where things are)."""
 
     def __init__(self, config: DualEncoderConfig) -> None:
         super().__init__()
+        act = {"gelu": nn.GELU, "relu": nn.ReLU}[config.cnn_activation]
         layers, cin, side = [], 3, config.image_size
-        for width in config.cnn_widths:
-            layers += [nn.Conv2d(cin, width, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, width),
-                       nn.GELU()]
-            cin, side = width, (side + 1) // 2
+        for width, stride, k in zip(config.cnn_widths, config.cnn_strides, config.cnn_kernels,
+                                    strict=True):
+            # no conv bias: the GroupNorm right after it would cancel it
+            layers += [nn.Conv2d(cin, width, k, stride=stride, padding=k // 2, bias=False),
+                       nn.GroupNorm(8, width), act()]
+            cin, side = width, (side + stride - 1) // stride
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, config.image_hidden),
-                                  nn.GELU())
+                                  act())
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(pixels))  # (n, image_hidden)
+        # channels-last convolutions run 1.5-2x faster on CPU
+        features = self.body(pixels.contiguous(memory_format=torch.channels_last))
+        return self.head(features.contiguous())  # (n, image_hidden)
 
 
 class ViTTower(nn.Module):

@@ -168,11 +168,28 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
     text = None
     if t.lock == "text":
         t.train_mode(False)
-        key = f"{config.init}|{config.text_model}|{sorted(config.recipe_overrides.items())}"
-        text = frozen_text_vectors(unique, lambda texts: t.text_frozen(t.tokenize(texts)),
-                                   model_key=key, cache_dir=cache)
+        key = _text_key(config, t)
+        def embed(texts: list[str]) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.fast_text):
+                return t.text_frozen(t.tokenize(texts)).float()
+
+        text = frozen_text_vectors(unique, embed, model_key=f"{key}|bf16={config.fast_text}",
+                                   cache_dir=cache)
     n_train = len(data.captions)
     return _Setup(t, data, val, text, ids[:n_train], ids[n_train:] if val else None, unique)
+
+
+def _text_key(config: TrainConfig, t: Trainable) -> str:
+    """What the frozen text vectors depend on: the text tower's weights and its pooling."""
+    cfg = t.model.config
+    if config.init.startswith("recipe:"):
+        source = config.text_model or "all-MiniLM-L6-v2 (package)"
+    else:
+        weights = Path(config.init[3:]) / "model.safetensors"
+        stat = weights.stat() if weights.is_file() else None
+        source = f"{config.init}|{stat.st_size if stat else ''}|{stat.st_mtime_ns if stat else ''}"
+    return (f"{source}|{getattr(cfg, 'text_pooling', '')}|{getattr(cfg, 'text_normalize', '')}"
+            f"|{t.native}")
 
 
 def _text(s: _Setup, caption_rows: np.ndarray) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """``python -m jointspace.train`` / ``torchrun -m jointspace.train``: argparse over TrainConfig.
 
-Every TrainConfig field is an option (``--batch-size``; booleans that default to on get
-``--no-<name>``); help texts are the field comments in ``config.py``. ``--set key=value``
+Every TrainConfig field is an option (``--batch-size``; booleans are flags, ``--no-<name>``
+for those on by default); help texts are the field comments in ``config.py``. ``--set key=value``
 overrides DualEncoderConfig fields of a recipe (values parsed as JSON when possible).
 """
 
@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "recipe_overrides":
             parser.add_argument("--set", dest=f.name, action="append", default=[],
                                 metavar="KEY=VALUE", help=helps.get(f.name))
-        elif kind is bool:
+        elif kind is bool and f.default:
             parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name,
                                 action="store_false", help="disable: " + helps.get(f.name, ""))
+        elif kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=helps.get(f.name))
         elif f.default is dataclasses.MISSING:
             parser.add_argument(flag, dest=f.name, required=True, help=helps.get(f.name))
         else:
@@ -53,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Parse command-line arguments into a TrainConfig."""
     ns = vars(build_parser().parse_args(argv))
-    ns["recipe_overrides"] = dict(_key_value(kv) for kv in ns["recipe_overrides"])
+    ns["recipe_overrides"] = parse_overrides(ns["recipe_overrides"])
     return TrainConfig(**ns)
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``["a=1", "b=[2, 3]", "c=x"]`` -> ``{"a": 1, "b": [2, 3], "c": "x"}`` (JSON when it parses)."""
+    return dict(_key_value(kv) for kv in items)
 
 
 def _key_value(text: str) -> tuple[str, object]:

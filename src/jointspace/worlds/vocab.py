@@ -35,9 +35,9 @@ SHAPES: dict[str, tuple[tuple[str, str], ...]] = {
 
 # size name -> (radius as a fraction of the image side, words)
 SIZES: dict[str, tuple[float, tuple[str, ...]]] = {
-    "small": (0.10, ("small", "tiny", "little")),
-    "medium": (0.145, ("medium", "medium-sized", "mid-sized")),
-    "large": (0.20, ("large", "big", "huge")),
+    "small": (0.13, ("small", "tiny", "little")),
+    "medium": (0.18, ("medium", "medium-sized", "mid-sized")),
+    "large": (0.24, ("large", "big", "huge")),
 }
 
 TEXTURES = ("solid", "striped")
