@@ -82,18 +82,18 @@ def write_report(path: Path, report: WorldReport, queries: list, train: dict[str
     parts = [
         "<!doctype html><meta charset='utf-8'><title>jointspace demo</title>",
         f"<style>{_CSS}</style><h1>jointspace demo: a joint space trained from scratch</h1>",
-        f"<p class='meta'>model <code>hf:{html.escape(train['model_dir'])}</code>, "
-        f"{train['steps']} steps in {train['train_seconds']} s (+{train['setup_seconds']} s "
-        f"data and text caching). Held-out compositions (never in training): {held}.</p>",
+        (f"<p class='meta'>model <code>hf:{html.escape(train['model_dir'])}</code>, "
+         f"{train['steps']} steps in {train['train_seconds']} s (+{train['setup_seconds']} s "
+         f"data and text caching). Held-out compositions (never in training): {held}.</p>"),
         "<h2>Metrics on the test split</h2>", _metrics_table(report),
-        f"<p class='meta'>P@{k}: the 100 single-object queries \"a &lt;colour&gt; &lt;shape&gt;\"; "
-        "a hit is relevant when the image contains such an object. Zero-shot: single-object "
-        "images classified among all 100 compositions. Recall: captions of the first 1000 "
-        "test images.</p>",
+        (f"<p class='meta'>P@{k}: the 100 single-object queries \"a &lt;colour&gt; "
+         "&lt;shape&gt;\"; a hit is relevant when the image contains such an object. Zero-shot: "
+         "single-object images classified among all 100 compositions. Recall: captions of the "
+         "first 1000 test images.</p>"),
         "<h2>Example queries</h2>", *[_query_block(q, k) for q in queries],
         "<h2>Training curves</h2>", _file_img(train.get("plot"), "training curves"),
-        "<h2>Zero-shot confusion (shapes)</h2><p class='meta'>Rows: true shape, columns: "
-        "predicted shape, over single-object images of held-out compositions.</p>",
+        ("<h2>Zero-shot confusion (shapes)</h2><p class='meta'>Rows: true shape, columns: "
+         "predicted shape, over single-object images of held-out compositions.</p>"),
         _img(confusion_heatmap(_shape_confusion(report.confusion["heldout"]).tolist(),
                                shape_names()), "shape confusion, held-out"),
         "<h2>Zero-shot confusion (all 100 compositions, seen)</h2>",
