@@ -4,6 +4,11 @@
 large the source, and the model in the main process overlaps with decoding in the workers. A worker
 that dies (a decoder crash, the memory cap) breaks only its batch: that batch is retried one file
 per fresh worker, and the file that kills its worker becomes an error record.
+
+Workers are fenced: an address-space cap (``memory_limit`` bytes above what the worker uses when
+idle; RLIMIT_AS, Linux) and a per-file time limit (``timeout_s``: an alarm inside the worker, and a
+backstop in this process that kills a worker stuck in C code). Inline preparation (``workers=0``)
+has neither.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -24,6 +32,8 @@ from jointspace.ingest.items import IMAGE, SourceItem
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_TEXT_BYTES = 10 * 1024 * 1024
+DECODE_MEMORY_BYTES = 3 * 1024**3  # per worker: a 64 MP 16-bit image needs ~2 GB to convert
+DECODE_TIMEOUT_S = 60.0  # per file
 
 
 @dataclass
@@ -46,6 +56,8 @@ class PrepareOptions:
     preprocessor: Callable | None  # PIL image -> np.ndarray; None when only hashing
     max_pixels: int | None = None
     fast_decode: bool = False
+    memory_limit: int | None = DECODE_MEMORY_BYTES  # worker address space above idle; None: no cap
+    timeout_s: float | None = DECODE_TIMEOUT_S  # per file in a worker; None: no limit
 
 
 def prepare_item(item: SourceItem, opts: PrepareOptions) -> Prepared:
@@ -55,14 +67,19 @@ def prepare_item(item: SourceItem, opts: PrepareOptions) -> Prepared:
         return Prepared(item, sha256=hashlib.sha256(text.encode()).hexdigest(), text=text)
     out = Prepared(item)
     try:
-        st = os.stat(item.path)
-        out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
-        limit = MAX_FILE_BYTES if item.kind == IMAGE else MAX_TEXT_BYTES
-        if st.st_size > limit:
-            out.error = f"file is {st.st_size} bytes, over the {limit}-byte limit"
-            return out
-        with open(item.path, "rb") as f:
-            data = f.read(limit + 1)
+        # O_NONBLOCK: opening a FIFO must not wait forever for a writer
+        with os.fdopen(os.open(item.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
+            if not stat.S_ISREG(st.st_mode):
+                out.error = "not a regular file (a FIFO, device or socket); skipped"
+                return out
+            limit = MAX_FILE_BYTES if item.kind == IMAGE else MAX_TEXT_BYTES
+            if st.st_size > limit:
+                out.error = f"file is {st.st_size} bytes, over the {limit}-byte limit"
+                return out
+            # sized by the file, not the limit: read(n) reserves n bytes up front
+            data = f.read(min(st.st_size, limit) + 1)
     except OSError as exc:
         out.error = f"cannot read file: {exc.strerror or exc}"
         return out
@@ -101,6 +118,56 @@ def _prepare_batch(items: list[SourceItem], opts: PrepareOptions) -> list[Prepar
     return [prepare_item(it, opts) for it in items]
 
 
+class _Timeout(BaseException):
+    """Raised by the worker's alarm; a BaseException so no ``except Exception`` swallows it."""
+
+
+def _on_alarm(signum, frame) -> None:
+    raise _Timeout
+
+
+def _fenced_batch(items: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
+    """``_prepare_batch`` in a worker: under the memory cap, each file under the time limit."""
+    _cap_memory(opts.memory_limit)
+    out = []
+    for item in items:
+        if opts.timeout_s:
+            signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, opts.timeout_s)
+        try:
+            out.append(prepare_item(item, opts))
+        except _Timeout:
+            out.append(Prepared(item, error=_timeout_reason(opts)))
+        except MemoryError:
+            out.append(Prepared(item, error="out of memory (over the decode worker's memory cap "
+                                            f"of {opts.memory_limit} bytes); skipped"))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return out
+
+
+def _timeout_reason(opts: PrepareOptions) -> str:
+    return f"decoding took longer than {opts.timeout_s:g} s; skipped"
+
+
+def _cap_memory(budget: int | None) -> None:
+    """Limit this worker's address space to what it maps now plus ``budget`` bytes."""
+    if budget is None:
+        return
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        want = mapped + budget
+        if hard != resource.RLIM_INFINITY:
+            want = min(want, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc (not Linux): decode without the cap
+
+
 def prepare_batches(
     batches: Iterable[list[SourceItem]],
     opts: PrepareOptions,
@@ -123,20 +190,22 @@ def prepare_batches(
                 if batch is None:
                     break
                 try:
-                    pending.append((batch, pool.submit(_prepare_batch, batch, opts)))
+                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
                 except BrokenProcessPool:
                     pool = _restart(pool, workers)
-                    pending.append((batch, pool.submit(_prepare_batch, batch, opts)))
+                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
             if not pending:
                 return
             batch, fut = pending.popleft()
             try:
-                yield fut.result()
-            except BrokenProcessPool:
+                result = fut.result(timeout=_backstop(opts, len(batch)))
+            except (BrokenProcessPool, FutureTimeout, _Timeout, MemoryError):
+                _kill_workers(pool)  # stuck in C code past the alarm, dead, or hit between files
                 pool = _restart(pool, workers)
-                yield _isolate(batch, opts)
+                result = _isolate(batch, opts)
                 # everything still queued died with the pool: resubmit it
-                pending = deque((b, pool.submit(_prepare_batch, b, opts)) for b, _ in pending)
+                pending = deque((b, pool.submit(_fenced_batch, b, opts)) for b, _ in pending)
+            yield result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -147,13 +216,29 @@ def _isolate(batch: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
     for item in batch:
         pool = _new_pool(1)
         try:
-            out.extend(pool.submit(_prepare_batch, [item], opts).result())
+            out.extend(pool.submit(_fenced_batch, [item], opts).result(_backstop(opts, 1)))
         except BrokenProcessPool:
             out.append(Prepared(item, error="the decoder process died on this file "
                                             "(crash or memory limit); skipped"))
+        except (FutureTimeout, _Timeout):
+            _kill_workers(pool)
+            out.append(Prepared(item, error=_timeout_reason(opts)))
+        except MemoryError:
+            out.append(Prepared(item, error="out of memory in the decoder; skipped"))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return out
+
+
+def _backstop(opts: PrepareOptions, n: int) -> float | None:
+    """How long this process waits for a batch before it kills the worker (the alarm failed)."""
+    return None if not opts.timeout_s else 2 * n * opts.timeout_s + 5.0
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public kill before Python 3.14 (terminate_workers)
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.kill()
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
