@@ -58,7 +58,7 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     """Bring ``store`` in line with ``source``; the caller holds the writer lock."""
     start = time.perf_counter()
     report = IndexReport()
-    scanned = list(source.scan())
+    scanned = [_storable(s) for s in source.scan()]
     items = [s for s in scanned if isinstance(s, SourceItem)]
     pending = WriteBatch()
     for err in (s for s in scanned if isinstance(s, FileError)):
@@ -84,8 +84,10 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
         max_pixels=opts.max_pixels, fast_decode=opts.fast_decode,
     )
     workers = _default_workers() if opts.workers is None else opts.workers
-    if len(to_embed) <= opts.batch_size or prep.preprocessor is None:
-        workers = 0  # not worth starting processes for a few files or for texts
+    if prep.preprocessor is None or not to_embed:
+        workers = 0  # texts: nothing to decode
+    elif len(to_embed) <= opts.batch_size:
+        workers = min(workers, 1)  # a few files: one fenced worker still contains a hostile one
     for prepared in prepare_batches(_batched(to_embed, opts.batch_size), prep, workers=workers):
         batch = _embed_batch(embedder, prepared, fingerprints, source.id, report)
         batch.touches += pending.touches
@@ -154,8 +156,35 @@ def _stored_text(p: Prepared) -> str | None:
     return p.text if p.item.kind == TEXT else p.item.text
 
 
+def _storable(s: SourceItem | FileError) -> SourceItem | FileError:
+    """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8)."""
+    if isinstance(s, FileError):
+        return s
+    for what, value in (("file name", s.path), ("key", s.key), ("text", s.text),
+                        ("metadata", canonical_json(s.metadata))):
+        if value is not None and not _is_utf8(value):
+            return FileError(printable(s.path or s.key),
+                             f"{what} is not valid UTF-8 (undecodable bytes or lone surrogates); "
+                             "rename the file or fix the encoding")
+    return s
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes / lone surrogates shown as escapes (storable as UTF-8)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _fail(report: IndexReport, batch: WriteBatch, source: str, key: str, path: str,
           reason: str) -> None:
+    key, path, reason = printable(key), printable(path), printable(reason)
     report.failed += 1
     report.errors.append(FileError(path, reason))
     batch.errors.append((key, source, path, reason))
