@@ -328,3 +328,21 @@ def live_server(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+class StallingPreprocessor:
+    """Picklable test preprocessor: images ``width`` px wide stall for ``seconds``, optionally
+    with SIGALRM blocked (as if stuck in C code where no Python signal handler can run)."""
+
+    def __init__(self, width: int, seconds: float, block_alarm: bool = False) -> None:
+        self.width, self.seconds, self.block_alarm = width, seconds, block_alarm
+
+    def __call__(self, image) -> np.ndarray:
+        import signal
+        import time
+
+        if image.width == self.width:
+            if self.block_alarm:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            time.sleep(self.seconds)
+        return np.asarray(image.resize((4, 4)), np.float32).reshape(-1)
