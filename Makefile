@@ -19,6 +19,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The main job, offline: world -> train (cached after the first run) -> index -> queries -> report.
+demo: install
+	$(BIN)/jointspace demo --workdir runs/demo
+
 test: install browser-deps
 	$(BIN)/python -m pytest -q
 
@@ -28,7 +32,12 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
+# Speed targets: each script prints ratios against a reference run in the same process.
+bench: install
+	for b in ingest search threads decode train serve_load; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info runs
+
 browser-deps:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
