@@ -264,6 +264,11 @@ class Collection:
             raise BadInputError("empty text query", hint="type some words to search for")
         if len(text) > MAX_QUERY_CHARS:
             raise BadInputError(f"text query over {MAX_QUERY_CHARS} characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # tokenizers fail on lone surrogates with a TypeError
+            raise BadInputError(f"text query is not valid Unicode ({exc.reason} at {exc.start})",
+                                hint="send the query as UTF-8 text") from None
         return self.embedder.embed_texts([text])[0]
 
     def _embed_query_image(self, image: ImageInput) -> np.ndarray:
