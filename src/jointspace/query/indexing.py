@@ -33,13 +33,15 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     failed: int = 0
+    truncated: int = 0  # texts over the model's token limit: embedded from their beginning
     seconds: float = 0.0
     errors: list[FileError] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-            "removed": self.removed, "failed": self.failed, "seconds": round(self.seconds, 3),
+            "removed": self.removed, "failed": self.failed, "truncated": self.truncated,
+            "seconds": round(self.seconds, 3),
             "errors": [e.to_dict() for e in self.errors],
         }
 
@@ -136,7 +138,9 @@ def _embed_batch(embedder: Embedder, prepared: list[Prepared],
         arr = embedder.embed_preprocessed(np.stack([p.array for p in images]))
         vectors += list(zip(images, arr))
     if texts:
-        vectors += list(zip(texts, embedder.embed_texts([p.text or "" for p in texts])))
+        strings = [p.text or "" for p in texts]
+        vectors += list(zip(texts, embedder.embed_texts(strings)))
+        report.truncated += count_truncated(embedder, strings)
     for p, vec in vectors:
         it = p.item
         if it.key in fingerprints:
@@ -150,6 +154,20 @@ def _embed_batch(embedder: Embedder, prepared: list[Prepared],
         ))
         batch.clear_errors.append(it.key)
     return batch
+
+
+def count_truncated(embedder: Embedder, texts: list[str]) -> int:
+    """How many ``texts`` are longer than the model's token limit (its tokenizer cuts them)."""
+    limit = getattr(embedder, "max_text_tokens", None)
+    model = getattr(embedder, "model", None)
+    tokenizer = getattr(embedder, "tokenizer", None) or getattr(model, "tokenizer", None)
+    if not limit or tokenizer is None or not texts:
+        return 0
+    try:
+        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return sum(len(x) > limit for x in ids["input_ids"])
+    except Exception:  # noqa: BLE001 - a tokenizer we do not know: say nothing, never fail
+        return 0
 
 
 def _stored_text(p: Prepared) -> str | None:
