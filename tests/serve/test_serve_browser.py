@@ -36,6 +36,7 @@ def page(browser, read_server):
     pg.on("pageerror", lambda e: problems.append(str(e)))
     pg.problems = problems
     pg.goto(read_server + "/")
+    pg.wait_for_selector("#collection option", state="attached")  # collections load async
     yield pg
     context.close()
 

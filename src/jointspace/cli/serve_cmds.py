@@ -39,7 +39,8 @@ def serve(
     max_files: Annotated[int, typer.Option(min=1, help="Most files in one upload.")] = 16,
     queue_size: Annotated[int, typer.Option(
         min=1, help="Model requests admitted at once; more get 503 + Retry-After.")] = 64,
-    threads: Annotated[int, typer.Option(min=1, help="Threads running admitted searches.")] = 4,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Threads running admitted searches (more wait = bigger model batches).")] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve collections over HTTP: the JSON API under /api and the search page at /."""

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -23,7 +23,7 @@ from jointspace.serve.deps import (
     require_read,
     served_collection,
 )
-from jointspace.serve.limits import decode_upload
+from jointspace.serve.limits import decode_upload, read_upload
 from jointspace.serve.state import Served
 from jointspace.serve.thumbs import Rendered, file_stamp, render_original, render_thumbnail
 
@@ -87,7 +87,7 @@ async def add_images(
     state = get_state(request)
     await check_file_count(request, state.settings.max_files)
     meta = _json_object(metadata)
-    uploads = [(f.filename or "upload", await f.read()) for f in files]
+    uploads = [(f.filename or "upload", f.file) for f in files]
     return JSONResponse(await state.run_write(_add_uploads, served, uploads, meta,
                                               state.settings.max_image_pixels))
 
@@ -176,12 +176,13 @@ class _UploadSource:
         return iter(self.items)
 
 
-def _add_uploads(served: Served, uploads: list[tuple[str, bytes]], meta: dict[str, Any],
+def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[str, Any],
                  max_pixels: int) -> dict[str, Any]:
     """Validate every upload with the hardened decoder, store it by content hash, index it."""
     _check_writable(served)
-    if not uploads:
+    if not files:
         raise BadInputError("no files uploaded")
+    uploads = [(name, read_upload(f)) for name, f in files]
     for filename, data in uploads:  # all or nothing: nothing is stored if one file is bad
         decode_upload(data, max_pixels=max_pixels, name=filename)
     folder = served.collection.path / UPLOAD_DIR

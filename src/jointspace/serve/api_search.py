@@ -12,7 +12,7 @@ import jointspace
 from jointspace.serve import schemas
 from jointspace.serve.classify import classify_image, parse_labels
 from jointspace.serve.deps import check_file_count, get_state, require_read, served_collection
-from jointspace.serve.limits import decode_upload, too_large
+from jointspace.serve.limits import decode_upload, read_upload, too_large
 from jointspace.serve.search import SearchQuery, run_search
 from jointspace.serve.state import Served, ServeState
 
@@ -31,7 +31,9 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse({
         "status": "ok", "version": jointspace.__version__, "collections": len(state.collections),
         "queue": {"in_flight": state.model_gate.in_flight, "capacity": state.model_gate.capacity,
-                  "rejected": state.model_gate.rejected},
+                  "rejected": state.model_gate.rejected, "model_calls": state.worker.stats.calls,
+                  "embedded": state.worker.stats.items,
+                  "largest_batch": state.worker.stats.largest_batch},
     })
 
 
@@ -90,8 +92,8 @@ async def search_post(
     ``like`` item when there is no image.
     """
     await check_file_count(request, 1)
-    data = await image.read() if image is not None else None  # b"" is a bad image, not none
-    query = SearchQuery(q, data, like, list(not_ or []), list(where or []), kind, k, offset,
+    upload = image.file if image is not None else None  # an empty file is a bad image
+    query = SearchQuery(q, upload, like, list(not_ or []), list(where or []), kind, k, offset,
                         text_weight, image_weight, negative_weight, hybrid)
     return await _search(get_state(request), served, query)
 
@@ -128,11 +130,10 @@ async def classify(
     spec: str | list[str] = templates[0] if len(templates) == 1 else (templates or "single")
     if len(templates) > 100:
         raise too_large("templates", len(templates), 100, "templates")
-    data = await image.read()
     embedder = served.collection.embedder
 
     def work() -> dict[str, Any]:
-        picture = decode_upload(data, max_pixels=state.settings.max_image_pixels)
+        picture = decode_upload(read_upload(image.file), max_pixels=state.settings.max_image_pixels)
         return classify_image(state.classifiers, embedder, picture, names, spec, top)
 
     return JSONResponse(await state.run_model(work))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -58,12 +59,27 @@ def too_large(what: str, size: int, limit: int, unit: str = "bytes") -> PayloadT
                                 hint="send a smaller file, or ask the admin to raise the limit")
 
 
+# Decoded uploads are the service's largest allocations (up to max_pixels x 3 bytes each): at
+# most this many are decoded at once, however many request threads are running.
+DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+
+def read_upload(upload: bytes | BinaryIO) -> bytes:
+    """The bytes of an upload: Starlette spools big parts to disk, read them only when admitted."""
+    return upload if isinstance(upload, bytes) else upload.read()
+
+
 def decode_upload(data: bytes, *, max_pixels: int, name: str = "upload") -> Image.Image:
     """Decode an uploaded image through the hardened decoder.
 
     Over-size images (by the header's width x height, before any pixel is decoded) are 413, as
     are files Pillow itself flags as decompression bombs; anything else unusable is 400.
     """
+    with DECODE_SLOTS:
+        return _decode(data, max_pixels, name)
+
+
+def _decode(data: bytes, max_pixels: int, name: str) -> Image.Image:
     from jointspace.ingest.decode import load_image, probe_image
 
     try:

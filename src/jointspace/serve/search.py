@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from jointspace.errors import BadInputError
 from jointspace.query import Collection, Hit
-from jointspace.serve.limits import decode_upload
+from jointspace.serve.limits import decode_upload, read_upload
 from jointspace.serve.settings import ServeSettings
 
 MAX_WEIGHT = 100.0
@@ -23,7 +23,7 @@ class SearchQuery:
     """What to search for; at least one of ``q``, ``image``, ``like``."""
 
     q: str | None = None
-    image: bytes | None = None  # the uploaded file, decoded in the worker thread
+    image: bytes | BinaryIO | None = None  # the upload, read and decoded once admitted
     like: int | None = None  # an item id: "more like this"
     negatives: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
@@ -67,7 +67,9 @@ class SearchQuery:
 
 def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[list[Hit], bool]:
     """The page of hits and whether another page follows (blocking: model + index work)."""
-    image = None if query.image is None else decode_upload(query.image, max_pixels=max_pixels)
+    image = None
+    if query.image is not None:
+        image = decode_upload(read_upload(query.image), max_pixels=max_pixels)
     text_weight = query.text_weight
     if query.like is not None and image is None and query.q is not None:
         # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.

@@ -26,7 +26,8 @@ class ServeSettings:
     max_k: int = 200  # results per page
     max_negatives: int = 8  # negative terms per query
     queue_size: int = 64  # model requests admitted at once (running + waiting); 503 above
-    search_threads: int = 4  # threads running admitted searches (they wait on the model worker)
+    search_threads: int = 16  # threads running admitted searches; mostly waiting on the model
+    # worker, and the more wait together the larger its batches (see benchmarks/serve_load.py)
     max_text_batch: int = 64  # most texts embedded in one model call
     thumbnail_sizes: tuple[int, ...] = (128, 256, 512)  # the only sizes served (bounds the cache)
     thumbnail_cache_bytes: int = 64 * 1024 * 1024  # in-memory LRU of encoded thumbnails
