@@ -41,24 +41,43 @@ class Filter:
     clauses: tuple[Clause, ...]
 
     def to_sql(self) -> tuple[str, list[Any]]:
-        """A SQL boolean expression over the ``items`` table and its parameters."""
+        """A SQL boolean expression over the ``items`` table and its parameters.
+
+        Semantics: a missing field is null; numbers and strings never compare with each other
+        (SQLite would order every number below every string, so ``year>=2015`` would match
+        ``"unknown"``); ``!=`` and ``not in`` need the field present; null in a list means missing.
+        """
         parts, params = [], []
         for c in self.clauses:
             if c.field in COLUMNS:
-                lhs = c.field
+                lhs, lhs_params = c.field, []
             else:  # annotations override the source's metadata, as in what items show
                 lhs = "COALESCE(json_extract(annotations, ?), json_extract(metadata, ?))"
                 path = "$." + ".".join(f'"{p}"' for p in c.field.split("."))
-                params += [path, path]
+                lhs_params = [path, path]
             if c.op in ("in", "not in"):
-                marks = ",".join("?" * len(c.value))
-                parts.append(f"{lhs} {'NOT IN' if c.op == 'not in' else 'IN'} ({marks})")
-                params.extend(c.value)
+                values = [v for v in c.value if v is not None]
+                marks = ",".join("?" * len(values))
+                if c.op == "in":
+                    terms = [f"{lhs} IN ({marks})"] * bool(values)
+                    terms += [f"{lhs} IS NULL"] * (len(values) < len(c.value))
+                    parts.append("(" + " OR ".join(terms) + ")")
+                    params += (lhs_params + values) * bool(values) + lhs_params * (
+                        len(values) < len(c.value))
+                else:
+                    parts.append(f"({lhs} IS NOT NULL" + f" AND {lhs} NOT IN ({marks}))"
+                                 if values else f"{lhs} IS NOT NULL")
+                    params += lhs_params + (lhs_params + values if values else [])
             elif c.value is None:
                 parts.append(f"{lhs} IS {'NOT ' if c.op == '!=' else ''}NULL")
-            else:
+                params += lhs_params
+            elif c.op in ("=", "!="):
                 parts.append(f"{lhs} {_SQL_OPS[c.op]} ?")
-                params.append(c.value)
+                params += lhs_params + [c.value]
+            else:  # ranges: only within one type
+                kinds = "'text'" if isinstance(c.value, str) else "'integer', 'real'"
+                parts.append(f"({lhs} {_SQL_OPS[c.op]} ? AND typeof({lhs}) IN ({kinds}))")
+                params += lhs_params + [c.value] + lhs_params
         return (" AND ".join(parts) or "1"), params
 
 
