@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -137,8 +138,9 @@ class ManifestSource:
             yield item
 
     def _image_row(self, value: Any, base: Path, text, meta, index) -> ScanResult:
-        if not isinstance(value, str) or not value:
-            return FileError(f"{self.manifest}#row{index}", "empty or non-string path")
+        if not isinstance(value, str) or not value or "\x00" in value:
+            return FileError(f"{self.manifest}#row{index}",
+                             "empty, non-string or NUL-containing path")
         path = (base / value) if not os.path.isabs(value) else Path(value)
         path = Path(os.path.normpath(path))
         problem = _outside_root(path, base) if not os.path.isabs(value) else None
@@ -164,18 +166,20 @@ def open_source(spec: str | os.PathLike, **options: Any):
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Read a manifest into a list of dicts; CSV cells become int/float where they parse."""
+    """Read a manifest into a list of dicts; CSV cells become int/float where they parse.
+
+    Non-finite numbers (NaN, inf) become None: JSON metadata cannot hold them.
+    """
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
-                return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            return _read_csv(path)
         if suffix == ".jsonl":
             return read_jsonl(path)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pylist()
+            return [_finite(row) for row in pq.read_table(path).to_pylist()]
     except (UnicodeDecodeError, csv.Error, OSError) as exc:
         raise BadInputError(f"cannot read manifest {path}: {exc}") from exc
     except Exception as exc:  # pyarrow raises its own error family
@@ -196,10 +200,35 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BadInputError(f"{path}:{n}: invalid JSON ({exc.msg})") from exc
+            except RecursionError:
+                raise BadInputError(f"{path}:{n}: JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise BadInputError(f"{path}:{n}: each line must be a JSON object")
-            rows.append(row)
+            rows.append(_finite(row))
     return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = []
+        for row in reader:
+            if None in row:  # DictReader files surplus cells under the key None
+                raise BadInputError(f"{path}:{reader.line_num}: more cells than the header "
+                                    f"has columns", hint="quote cells that contain commas")
+            rows.append({k: _parse_cell(v) for k, v in row.items()})
+        return rows
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN / infinite float (nested too) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _parse_cell(value: str | None) -> Any:
@@ -207,7 +236,7 @@ def _parse_cell(value: str | None) -> Any:
         return None
     for cast in (int, float):
         try:
-            return cast(value)
+            return _finite(cast(value))
         except ValueError:
             pass
     return value
