@@ -33,7 +33,10 @@ _CHUNK = 900  # stay under SQLite's bound-parameter limit
 
 
 def canonical_json(value: dict) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail
+    # on every row-scanning filter of the collection
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False)
 
 
 class SqliteTruth:
