@@ -178,8 +178,12 @@ def _storable(s: SourceItem | FileError) -> SourceItem | FileError:
     """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8)."""
     if isinstance(s, FileError):
         return s
+    try:
+        meta = canonical_json(s.metadata)
+    except (TypeError, ValueError) as exc:
+        return FileError(printable(s.path or s.key), f"metadata cannot be stored as JSON ({exc})")
     for what, value in (("file name", s.path), ("key", s.key), ("text", s.text),
-                        ("metadata", canonical_json(s.metadata))):
+                        ("metadata", meta)):
         if value is not None and not _is_utf8(value):
             return FileError(printable(s.path or s.key),
                              f"{what} is not valid UTF-8 (undecodable bytes or lone surrogates); "
