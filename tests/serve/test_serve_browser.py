@@ -114,6 +114,17 @@ def test_details_keyboard_and_more_like_this(page):
     assert page.problems == []
 
 
+def test_hybrid_toggle_sends_hybrid(page):
+    page.click("#options summary")
+    page.check("#hybrid")
+    page.fill("#q", "tax law")
+    with page.expect_request(lambda r: r.url.endswith("/search")) as req:
+        page.press("#q", "Enter")
+    assert 'name="hybrid"' in (req.value.post_data or "")
+    wait_idle(page)
+    assert "tax law" in page.locator(".card").first.inner_text()
+
+
 def test_error_state_is_visible(page):
     page.click("#options summary")
     page.fill("#where", "year >>= 2")

@@ -112,7 +112,8 @@ async def add_texts(request: Request, served: Col, _: Admin, body: schemas.Texts
 async def delete_item(request: Request, served: Col, _: Admin, item_id: str) -> JSONResponse:
     ident = parse_item_id(item_id)
     _check_writable(served)
-    removed = await get_state(request).run_write(served.collection.remove, [ident])
+    removed = await get_state(request).run_write(
+        lambda: served.collection.remove([ident], lock_timeout=5.0))
     if not removed:
         raise NotFoundError(f"no item with id {ident}")
     return JSONResponse({"removed": removed})

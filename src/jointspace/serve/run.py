@@ -46,7 +46,8 @@ def run(app, state, settings: ServeSettings) -> None:
     try:
         # Access logs carry method, path and status only; tokens live in headers, never logged.
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                    server_header=False, proxy_headers=False)
+                    server_header=False, proxy_headers=False,
+                    limit_concurrency=settings.max_connections)
     finally:
         state.close()
 

@@ -25,6 +25,7 @@ class ServeSettings:
     max_files: int = 16  # uploaded files per request (413 above)
     max_k: int = 200  # results per page
     max_negatives: int = 8  # negative terms per query
+    max_connections: int = 512  # open connections; uvicorn answers 503 above
     queue_size: int = 64  # model requests admitted at once (running + waiting); 503 above
     search_threads: int = 16  # threads running admitted searches; mostly waiting on the model
     # worker, and the more wait together the larger its batches (see benchmarks/serve_load.py)

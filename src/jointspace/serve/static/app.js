@@ -92,6 +92,7 @@ function buildForm(offset) {
   const t = Number($("weight").value);
   form.append("text_weight", String((100 - t) / 100));
   form.append("image_weight", String(t / 100));
+  if (q && $("hybrid").checked) form.append("hybrid", "on");
   form.append("k", $("k").value);
   form.append("offset", String(offset));
   return form;
@@ -344,6 +345,7 @@ function wire() {
   $("weight").addEventListener("input", () => { updateWeight(); if ($("q").value.trim()) rerun(); });
   document.querySelectorAll("input[name=kind]").forEach((r) => r.addEventListener("change", rerun));
   $("k").addEventListener("change", rerun);
+  $("hybrid").addEventListener("change", rerun);
   $("collection").addEventListener("change", () => {
     S.collection = $("collection").value; S.like = null; updateChip(); describeCollection(); rerun();
   });
