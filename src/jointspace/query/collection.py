@@ -24,6 +24,7 @@ from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync
 from jointspace.store.faiss_index import FLAT
 from jointspace.store.filters import Clause, Filter, parse_filter
 from jointspace.store.local import LocalStore
+from jointspace.store.sqlite import canonical_json
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
 WhereInput = str | Sequence[str] | Mapping[str, Any] | Filter | None
@@ -139,6 +140,10 @@ class Collection:
                 if not isinstance(name, str) or not name.isidentifier():
                     raise BadInputError(f"invalid annotation field {name!r}",
                                         hint="use letters, digits and _")
+            try:
+                canonical_json(dict(fields))
+            except (TypeError, ValueError) as exc:  # NaN, objects: not storable as JSON
+                raise BadInputError(f"annotation values must be JSON data ({exc})") from None
         existing = {it.id for it in self.store.get([int(i) for i in updates])}
         patches = [(int(i), dict(f)) for i, f in updates.items() if int(i) in existing]
         with self.store.writer(lock_timeout):
@@ -184,9 +189,13 @@ class Collection:
                       exclude: int | None = None) -> list[Hit]:
         """Nearest items to a unit query vector."""
         _check_k(k, offset)
+        vector = np.asarray(vector, np.float32)
+        if vector.shape != (self.store.dim,) or not np.isfinite(vector).all():
+            raise BadInputError(f"a query vector must be {self.store.dim} finite numbers "
+                                f"(got shape {vector.shape})")
         flt = _with_kind(parse_filter(where), kind)
         want = k + offset + (1 if exclude is not None else 0)
-        pairs = self.store.search(np.asarray(vector, np.float32)[None, :], want, flt)[0]
+        pairs = self.store.search(vector[None, :], want, flt)[0]
         pairs = [(i, s) for i, s in pairs if i != exclude][offset : offset + k]
         return self._hits(pairs)
 
