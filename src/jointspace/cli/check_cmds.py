@@ -35,7 +35,9 @@ def check(
     data = report.to_dict() | ({"compacted": compacted} if compacted else {})
     emit(data, as_json, _render)
     if not report.ok:
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: run_app calls the app with standalone_mode=False, where
+        # click turns typer.Exit(1) into a return value and the process would exit 0
+        raise SystemExit(1)
 
 
 def _render(d: dict) -> None:
