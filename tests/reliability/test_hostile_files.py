@@ -72,7 +72,7 @@ def test_every_hostile_file_is_an_error_or_a_correct_embedding(hostile, tmp_path
 
 def test_rerun_is_stable(hostile, tmp_path):
     """A second sync re-reports the bad files once each and leaves the good ones unchanged."""
-    corpus, expect = hostile
+    corpus, _ = hostile
     with Collection.create(tmp_path / "col", "hash:64") as col:
         first = col.add(corpus, batch_size=8)
         second = col.add(corpus, batch_size=8)
