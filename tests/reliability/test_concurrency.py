@@ -27,7 +27,7 @@ from relsupport import (
 
 from jointspace.query import Collection
 
-ROUNDS, PER_ROUND = 40, 12
+ROUNDS, PER_ROUND = 24, 12
 WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun"]
 
 
@@ -142,6 +142,7 @@ def _run_writer_process(tmp_path, col_dir, ops, ledger) -> tuple[float, str]:
     return time.monotonic() - t0, proc.stderr.read()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("readers", ["library", "cli", "service"])
 def test_searches_during_ingest_see_commits_and_removals(tmp_path, readers):
@@ -303,6 +304,7 @@ def test_cli_writers_are_refused_while_another_writes(tmp_path, two_folders):
         holder.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_processes_creating_one_collection_at_once(tmp_path, two_folders):
     """Four processes create + fill the same new directory at the same instant (three with

@@ -76,6 +76,7 @@ def test_kill_during_rebuild_and_compaction(tmp_path):
           f"warnings seen: {sorted(codes)}")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_kill_the_index_cli(tmp_path):
     """The CLI path: `jointspace index` killed at random, then re-run to completion."""

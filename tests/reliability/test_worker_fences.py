@@ -47,7 +47,8 @@ def test_memory_cap_turns_a_memory_hog_into_a_file_error(tmp_path):
     assert uncapped["special.png"].error is None  # the same file is fine without the cap
 
 
-@pytest.mark.parametrize("block_alarm", [False, True], ids=["python", "stuck-in-c"])
+@pytest.mark.parametrize("block_alarm", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "stuck-in-c"])
 def test_time_limit_skips_a_stalling_file(tmp_path, block_alarm):
     stall = png_bytes(99, size=(17, 9))
     opts = PrepareOptions(StallingPreprocessor(17, 60, block_alarm), timeout_s=0.5)
