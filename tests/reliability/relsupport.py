@@ -346,3 +346,24 @@ class StallingPreprocessor:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             time.sleep(self.seconds)
         return np.asarray(image.resize((4, 4)), np.float32).reshape(-1)
+
+
+@contextmanager
+def ram_dir(fallback: Path) -> Iterator[Path]:
+    """A scratch directory in RAM (/dev/shm) when the machine has one, else ``fallback``.
+
+    Surviving SIGKILL does not depend on fsync (the page cache outlives the process), and on a
+    virtual disk each fsync costs ~30 ms, which made the kill and concurrency runs mostly waiting.
+    Disk-level durability is exercised by the other suites, which stay on the real disk.
+    """
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield fallback
+        return
+    path = Path(tempfile.mkdtemp(prefix="jointspace-rel-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -22,12 +22,20 @@ from relsupport import (
     FreshEmbeddings,
     ImageCorpus,
     jointspace_exe,
+    ram_dir,
     verify_collection,
 )
 
 from jointspace.query import Collection
 
 ROUNDS, PER_ROUND = 24, 12
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    """These runs live in RAM where possible: see ``relsupport.ram_dir``."""
+    with ram_dir(tmp_path) as path:
+        yield path
 WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun"]
 
 
@@ -68,9 +76,9 @@ class Ledger:
         return pool[int(rng.integers(len(pool)))] if pool else None
 
 
-def _workload(rng: np.random.Generator) -> tuple[list[dict], Ledger]:
+def _workload(rng: np.random.Generator, rounds: int = ROUNDS) -> tuple[list[dict], Ledger]:
     ops, ledger_ops, adds = [], [], []
-    for r in range(ROUNDS):
+    for r in range(rounds):
         items = {f"r{r:02d}-{i:02d}": " ".join(rng.choice(WORDS, 3).tolist()) + f" u{r}x{i}"
                  for i in range(PER_ROUND)}
         ops.append({"op": "texts", "items": items, "batch": 2, "lock_timeout": 30})
@@ -100,6 +108,7 @@ def _reader(search, ledger: Ledger, stop: threading.Event, stats: dict, seed: in
             else:
                 assert text not in texts, f"acknowledged removal {text!r} still returned"
             stats["searches"] += 1
+            time.sleep(0.002)  # leave the writer some CPU on a 2-core machine
         except Exception as exc:  # noqa: BLE001 - every failure is recorded and fails the test
             stats["errors"].append(f"{type(exc).__name__}: {exc}")
 
@@ -186,7 +195,7 @@ def test_searches_during_ingest_see_commits_and_removals(tmp_path, readers):
             c.close()
     assert all(t is not None for t in ledger.acked), err[-3000:]
     assert not stats["errors"], stats["errors"][:5]
-    assert stats["searches"] >= (3 if readers == "cli" else 50), stats
+    assert stats["searches"] >= (5 if readers == "cli" else 50), stats
     print(f"\n{readers}: {stats['searches']} searches during a {seconds:.1f} s ingest "
           f"({len(ops)} write ops), 0 errors")
 

@@ -21,6 +21,7 @@ from relsupport import (
     HERE,
     FreshEmbeddings,
     ImageCorpus,
+    ram_dir,
     read_rows,
     register_rowhash,
     run_child,
@@ -29,6 +30,13 @@ from relsupport import (
 )
 
 CYCLES = int(os.environ.get("JOINTSPACE_CRASH_CYCLES", "20"))
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    """These runs live in RAM where possible: see ``relsupport.ram_dir``."""
+    with ram_dir(tmp_path) as path:
+        yield path
 WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun", "apple", "chair", "glass", "paper"]
 
 
