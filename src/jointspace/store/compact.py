@@ -31,9 +31,9 @@ def compact_collection(path: str | Path, *, lock_timeout: float = 0.0,
                 purged = c.execute("DELETE FROM tombstones WHERE seq <= ?", (seq,)).rowcount
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (PURGED_KEY, str(seq)))
             if vacuum:
-                with truth._lock:
-                    truth.conn.execute("VACUUM")
-                    truth.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                with truth.locked() as conn:
+                    conn.execute("VACUUM")
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return {"tombstones_removed": purged, "seq": seq, "bytes_before": before,
                     "bytes_after": _size(directory)}
     finally:
