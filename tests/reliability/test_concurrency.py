@@ -339,3 +339,37 @@ def test_processes_creating_one_collection_at_once(tmp_path, two_folders):
                 assert p.returncode == 3 and "ModelMismatchError" in out, out + err[-2000:]
         verify_collection(col_dir, fresh[won], universe=set(a.files) | set(b.files),
                           must_have=expected, exact=True)
+
+
+@pytest.mark.timeout(60)
+def test_compaction_while_searching(tmp_path):
+    """VACUUM + tombstone purge under a reader that keeps searching: no errors, full pages."""
+    from jointspace.store.compact import compact_collection
+
+    with Collection.create(tmp_path / "col", "hash:64") as col:
+        col.add_texts([f"text {i} word{i % 7}" for i in range(2000)])
+        col.remove(list(range(1, 1000)))
+    stop, errors, done = threading.Event(), [], [0]
+
+    def read() -> None:
+        with Collection.open(tmp_path / "col", readonly=True) as r:
+            while not stop.is_set():
+                try:
+                    hits = r.search("text word3", k=10)
+                    assert len(hits) == 10 and all(h.id >= 1000 for h in hits)
+                    done[0] += 1
+                except Exception as exc:  # noqa: BLE001 - recorded, fails the test below
+                    errors.append(repr(exc))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        out = compact_collection(tmp_path / "col")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not errors, errors[:3]
+    assert out["tombstones_removed"] == 999 and out["bytes_after"] < out["bytes_before"]
+    assert done[0] > 10
