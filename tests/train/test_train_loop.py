@@ -108,3 +108,35 @@ def test_bad_settings_are_rejected(small_world, tiny_checkpoint, tmp_path):
         train(_config(small_world, tiny_checkpoint, tmp_path / "x", loss="triplet"))
     with pytest.raises(BadInputError, match="init"):
         train(_config(small_world, tiny_checkpoint, tmp_path / "x", init="resnet50"))
+
+
+def test_lr_scales_pick_the_longest_prefix(tiny_checkpoint):
+    from jointspace.train.loop import _param_groups
+    from jointspace.train.trainable import build_trainable
+
+    t = build_trainable(f"hf:{tiny_checkpoint}", lock="text")
+    cfg = TrainConfig(data="-", out="-", lr=0.01, lr_scales={"vision_model": 0.5,
+                                                            "vision_model.head": 3.0})
+    groups = _param_groups(t, cfg)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    for name, p in t.named_trainable().items():
+        want = 0.03 if name.startswith("vision_model.head") else (
+            0.005 if name.startswith("vision_model") else 0.01)
+        assert lr_of[id(p)] == pytest.approx(want), name
+        assert decay_of[id(p)] == (cfg.weight_decay if p.ndim >= 2 else 0.0)
+    assert sum(len(g["params"]) for g in groups) == len(t.named_trainable())
+
+
+def test_bf16_text_cache_stays_close_to_float32(small_world, tiny_checkpoint, tmp_path):
+    from jointspace.train.distributed import Dist
+    from jointspace.train.loop import _setup
+
+    def vectors(fast):
+        cfg = _config(small_world, tiny_checkpoint, tmp_path / f"f{fast}", fast_text=fast,
+                      val=None, cache_dir=str(tmp_path / f"cache{fast}"))
+        return _setup(cfg, Dist()).text
+
+    a, b = vectors(False), vectors(True)
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    assert a.shape == b.shape and not torch.equal(a, b) and cos.min() > 0.999

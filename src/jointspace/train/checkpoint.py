@@ -16,7 +16,8 @@ from jointspace.errors import BadInputError
 
 # Settings that must match to continue a run; others (e.g. logging cadence) may change.
 _MUST_MATCH = ("data", "init", "split", "loss", "lock", "batch_size", "seed", "captions_per_image",
-               "max_images", "positives", "augment", "lr", "weight_decay", "warmup")
+               "max_images", "positives", "augment", "lr", "weight_decay", "warmup", "lr_scales",
+               "recipe_overrides")
 
 
 def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],

@@ -39,6 +39,7 @@ class TrainConfig:
     text_model: str | None = None  # recipe text tower dir; None = all-MiniLM-L6-v2 (offline)
     progress: bool = True  # rich progress bar on a terminal (rank 0 only)
     recipe_overrides: dict[str, Any] = field(default_factory=dict)  # DualEncoderConfig fields
+    lr_scales: dict[str, float] = field(default_factory=dict)  # param-name prefix -> lr multiplier
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -68,11 +68,10 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
             f"--batch-size {batch} must divide by {d.world} process(es) and be at most the "
             f"{n} training images", hint="pick a smaller batch or add data")
     total = config.steps or max(1, round(config.epochs * (n // batch)))
-    params = s.t.parameters()
-    D.broadcast_parameters(params, d)
-    loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
-    optimizer = torch.optim.AdamW(_param_groups(s.t, config.weight_decay), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.warmup, total))
+    D.broadcast_parameters(s.t.parameters(), d)
+    optimizer = torch.optim.AdamW(_param_groups(s.t, config), lr=config.lr)
+    factor = _schedule(config.warmup, total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     last = out / "last.pt"
     start = 0
     if config.resume and last.is_file():
@@ -82,9 +81,7 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
               distinct_captions=len(s.unique), world=d.world, config=config.to_dict())
     setup_seconds = time.perf_counter() - t_setup
 
-    images = torch.from_numpy(s.data.images)
-    local = d.local_slice(batch)
-    max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
+    step_fn = _StepFn(s, config, d, optimizer, scheduler, batch)
     s.t.train_mode(True)
     losses: list[float] = []
     val: dict[str, float] = {}
@@ -92,36 +89,13 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     step = start
     with progress_bar(config.progress and d.main, total, start) as update:
         while step < total:
-            idx = batch_images(step, n, batch, config.seed)
-            caps = batch_captions(step, idx, s.data.start, config.seed)
-            pixels = normalise(images[idx[local]], s.t.processor)
-            if max_shift:
-                pixels = shift_images(pixels, shift_offsets(step, batch, max_shift, config.seed)[local])
-            img = F.normalize(s.t.image_features(pixels), dim=-1)  # (b, dim)
-            txt = F.normalize(_text(s, caps[local]), dim=-1)  # (b, dim)
-            img_all, txt_all = D.gather_with_grad(img, d), D.gather_with_grad(txt, d)  # (B, dim)
-            positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
-            loss = contrastive_loss(config.loss, img_all, txt_all, s.t.logit_scale,
-                                    s.t.logit_bias, positives)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if d.world > 1:  # the loss-level scalars got the full gradient on every process
-                for p in params:
-                    if id(p) in loss_params and p.grad is not None:
-                        p.grad /= d.world
-            D.sum_gradients(params, d)
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                s.t.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            losses.append(step_fn(step))
             step += 1
-            losses.append(loss.item())
             if step % config.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - t0
                 log.write("train", step=step, epoch=round(step * batch / n, 3),
                           loss=round(float(np.mean(losses[-config.log_every:])), 5),
-                          lr=scheduler.get_last_lr()[0], logit_scale=round(s.t.logit_scale.item(), 4),
-                          logit_bias=None if s.t.logit_bias is None else round(s.t.logit_bias.item(), 4),
+                          lr=round(config.lr * factor(step), 8), **_scales(s.t),
                           samples_per_s=round((step - start) * batch / max(elapsed, 1e-9), 1),
                           elapsed=round(elapsed, 2))
             if s.val is not None and d.main and (step % config.val_every == 0 or step == total):
@@ -139,7 +113,8 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     plot = None
     if d.main:
         if step != total and step % config.checkpoint_every:
-            save_state(last, step, s.t.named_trainable(), optimizer, scheduler, config.to_dict(), total)
+            save_state(last, step, s.t.named_trainable(), optimizer, scheduler, config.to_dict(),
+                       total)
         s.t.save(str(model_dir))
         plot = plot_log(out / "log.jsonl", out / "training.png")
         log.write("end", step=step, train_seconds=round(train_seconds, 2), val=val)
@@ -153,6 +128,53 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
         val=val, log=str(out / "log.jsonl"),
         plot=str(plot) if plot else None,
         resumed_from=start, losses=losses)
+
+
+class _StepFn:
+    """One optimisation step on the global batch of ``step`` (this process embeds its slice)."""
+
+    def __init__(self, s: _Setup, config: TrainConfig, d: D.Dist, optimizer, scheduler,
+                 batch: int) -> None:
+        self.s, self.config, self.d = s, config, d
+        self.optimizer, self.scheduler, self.batch = optimizer, scheduler, batch
+        self.images = torch.from_numpy(s.data.images)
+        self.local = d.local_slice(batch)
+        self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
+        self.params = s.t.parameters()
+        self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
+
+    def __call__(self, step: int) -> float:
+        s, config, d, local = self.s, self.config, self.d, self.local
+        idx = batch_images(step, len(s.data), self.batch, config.seed)
+        caps = batch_captions(step, idx, s.data.start, config.seed)
+        pixels = normalise(self.images[idx[local]], s.t.processor)
+        if self.max_shift:
+            offsets = shift_offsets(step, self.batch, self.max_shift, config.seed)
+            pixels = shift_images(pixels, offsets[local])
+        img = F.normalize(s.t.image_features(pixels), dim=-1)  # (b, dim)
+        txt = F.normalize(_text(s, caps[local]), dim=-1)  # (b, dim)
+        img_all, txt_all = D.gather_with_grad(img, d), D.gather_with_grad(txt, d)  # (B, dim)
+        positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
+        loss = contrastive_loss(config.loss, img_all, txt_all, s.t.logit_scale, s.t.logit_bias,
+                                positives)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if d.world > 1:  # the loss-level scalars got the full gradient on every process
+            for p in self.params:
+                if id(p) in self.loss_params and p.grad is not None:
+                    p.grad /= d.world
+        D.sum_gradients(self.params, d)
+        self.optimizer.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            s.t.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        return loss.item()
+
+
+def _scales(t: Trainable) -> dict[str, float | None]:
+    bias = t.logit_bias
+    return {"logit_scale": round(t.logit_scale.item(), 4),
+            "logit_bias": None if bias is None else round(bias.item(), 4)}
 
 
 def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
@@ -205,12 +227,16 @@ def _val_text(s: _Setup, rows: list[int]) -> torch.Tensor:
     return s.t.text_features(s.t.tokenize([s.val.captions[i] for i in rows]))
 
 
-def _param_groups(t: Trainable, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
-    for p in t.parameters():
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+def _param_groups(t: Trainable, config: TrainConfig) -> list[dict]:
+    """AdamW groups: decay on matrices only; lr scaled by the longest matching name prefix."""
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    for name, p in t.named_trainable().items():
+        prefixes = [k for k in config.lr_scales if name.startswith(k)]
+        scale = config.lr_scales[max(prefixes, key=len)] if prefixes else 1.0
+        groups.setdefault((scale, p.ndim >= 2), []).append(p)
+    return [{"params": ps, "lr": config.lr * scale,
+             "weight_decay": config.weight_decay if decay else 0.0}
+            for (scale, decay), ps in groups.items()]
 
 
 def _schedule(warmup: int, total: int):

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "recipe_overrides":
             parser.add_argument("--set", dest=f.name, action="append", default=[],
                                 metavar="KEY=VALUE", help=helps.get(f.name))
+        elif f.name == "lr_scales":
+            parser.add_argument("--lr-scale", dest=f.name, action="append", default=[],
+                                metavar="PREFIX=FACTOR", help=helps.get(f.name))
         elif kind is bool and f.default:
             parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name,
                                 action="store_false", help="disable: " + helps.get(f.name, ""))
@@ -56,6 +59,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Parse command-line arguments into a TrainConfig."""
     ns = vars(build_parser().parse_args(argv))
     ns["recipe_overrides"] = parse_overrides(ns["recipe_overrides"])
+    ns["lr_scales"] = {k: float(v) for k, v in parse_overrides(ns["lr_scales"]).items()}
     return TrainConfig(**ns)
 
 
