@@ -76,18 +76,23 @@ class Ledger:
         return pool[int(rng.integers(len(pool)))] if pool else None
 
 
-def _workload(rng: np.random.Generator, rounds: int = ROUNDS) -> tuple[list[dict], Ledger]:
+def _workload(rng: np.random.Generator, rounds: int = ROUNDS,
+              pause: float = 0.0) -> tuple[list[dict], Ledger]:
+    """Add/remove ops and their ledger; ``pause`` paces the writer so that the readers overlap
+    every op however fast the machine writes."""
     ops, ledger_ops, adds = [], [], []
     for r in range(rounds):
         items = {f"r{r:02d}-{i:02d}": " ".join(rng.choice(WORDS, 3).tolist()) + f" u{r}x{i}"
                  for i in range(PER_ROUND)}
-        ops.append({"op": "texts", "items": items, "batch": 2, "lock_timeout": 30})
+        ops.append({"op": "texts", "items": items, "batch": 2, "lock_timeout": 30,
+                    "pause_after": pause})
         adds.append({f"texts#{k}": v for k, v in items.items()})
         ledger_ops.append(("add", adds[-1]))
         if r >= 2:  # remove half of an older round; the other half stays for good
             old = dict(list(adds[r - 2].items())[: PER_ROUND // 2])
             keys = ", ".join(f'"{k}"' for k in old)
-            ops.append({"op": "remove", "where": f"key in ({keys})", "lock_timeout": 30})
+            ops.append({"op": "remove", "where": f"key in ({keys})", "lock_timeout": 30,
+                        "pause_after": pause})
             ledger_ops.append(("remove", dict(old)))
     return ops, Ledger(ledger_ops)
 
@@ -159,7 +164,8 @@ def test_searches_during_ingest_see_commits_and_removals(tmp_path, readers):
     col_dir = tmp_path / "col"
     with Collection.create(col_dir, "hash:64") as col:
         col.add_texts(["seed text one", "seed text two"])
-    ops, ledger = _workload(rng)
+    # a CLI search is a whole process start (~1-2 s): pace the writer to leave room for several
+    ops, ledger = _workload(rng, pause=0.5 if readers == "cli" else 0.15)
     stop, stats = threading.Event(), {"searches": 0, "errors": []}
     opened, searches = [], []
     if readers == "library":
@@ -226,6 +232,7 @@ def test_same_process_writer_and_reader_threads(tmp_path):
             else:
                 col.remove(where=op["where"])
             ledger.ack(n)
+            time.sleep(0.02)  # pacing: the readers overlap every op however fast the writes are
     finally:
         stop.set()
         for t in threads:
@@ -269,14 +276,14 @@ def test_second_writer_is_refused_or_serialised(tmp_path, two_folders):
         outs = [p.communicate(timeout=100) for p in procs]
         codes = sorted(p.returncode for p in procs)
         if wait == 0.0:  # both start at once without waiting: exactly one gets the lock
-            assert codes == [0, 3], outs
+            assert codes == [0, 3], [(o[-1500:], e[-1500:]) for o, e in outs]
             loser = outs[[p.returncode for p in procs].index(3)][0]
             assert "ERROR CollectionLockedError" in loser
             winner = a if procs[0].returncode == 0 else b
             verify_collection(col_dir, fresh["hash:64"], universe=universe,
                               must_have=winner.files, exact=True)
             continue
-        assert codes == [0, 0], outs
+        assert codes == [0, 0], [(o[-1500:], e[-1500:]) for o, e in outs]
         rows = verify_collection(col_dir, fresh["hash:64"], universe=universe, must_have=both,
                                  exact=True)
         # serialised, not interleaved: every batch of one writer precedes all of the other's

@@ -50,7 +50,7 @@ class SqliteTruth:
             self.conn = _connect(path, readonly)
             self.conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                _patiently(self.conn, "PRAGMA journal_mode = WAL")
                 # FULL: a commit the caller saw is on disk, even across power loss.
                 self.conn.execute("PRAGMA synchronous = FULL")
                 migrate(self.conn)
@@ -74,7 +74,7 @@ class SqliteTruth:
     def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot (reads) or an exclusive-writer transaction (writes)."""
         with self.locked():
-            self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            _patiently(self.conn, "BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
@@ -223,6 +223,27 @@ class SqliteTruth:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def _patiently(conn: sqlite3.Connection, sql: str, timeout: float = 30.0) -> None:
+    """Run ``sql``, retrying SQLITE_BUSY for up to ``timeout`` seconds.
+
+    The busy timeout covers most waits, but SQLite answers BUSY at once where waiting inside the
+    library could deadlock (a connection that already reads asking to write, a journal-mode switch
+    racing another opener); those are safe to retry from the outside.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            busy = (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_BUSY")
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
