@@ -83,3 +83,15 @@ def test_accepts_non_rgb_images():
 def test_invalid_dim(spec):
     with pytest.raises(BadInputError):
         load_embedder(f"hash:{spec}")
+
+
+def test_vectors_do_not_depend_on_the_batch():
+    from PIL import Image
+
+    emb = load_embedder("hash:64")
+    texts = [f"word{i} shared words {i % 7}" for i in range(50)]
+    one_by_one = np.concatenate([emb.embed_texts([t]) for t in texts])
+    assert np.array_equal(emb.embed_texts(texts), one_by_one)
+    images = [Image.new("RGB", (20, 20), (i * 5, 255 - i * 5, i)) for i in range(20)]
+    assert np.array_equal(emb.embed_images(images),
+                          np.concatenate([emb.embed_images([im]) for im in images]))

@@ -37,7 +37,10 @@ def _json_default(obj: Any) -> Any:
 def run_app(app: typer.Typer) -> None:
     """Run the Typer app, turning JointspaceError into a one-line message (+ hint) and exit 1."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns a typer.Exit's code instead of exiting with it
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            raise SystemExit(code)
     except JointspaceError as exc:
         if "--json" in sys.argv:
             payload = {"error": {"type": type(exc).__name__, "message": exc.message,

@@ -60,7 +60,7 @@ class HashEmbedder(BaseEmbedder):
         return GridPreprocessor(self.grid)
 
     def _embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(batch, dtype=np.float32) @ self._image_proj
+        return _rowwise(np.asarray(batch, dtype=np.float32), self._image_proj)
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
         counts = np.zeros((len(texts), self.buckets + 1), dtype=np.float32)
@@ -68,7 +68,14 @@ class HashEmbedder(BaseEmbedder):
         for row, text in enumerate(texts):
             for token in _TOKEN.findall(text.lower()):
                 counts[row, _token_bucket(token, self.buckets)] += 1.0
-        return counts @ self._text_proj
+        return _rowwise(counts, self._text_proj)
+
+
+def _rowwise(rows: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    # one product per row: a matrix product's rounding depends on the batch it is computed in,
+    # and the same input must give bit-identical vectors whatever batch it arrives in
+    return np.stack([row @ proj for row in rows]) if len(rows) else np.zeros((0, proj.shape[1]),
+                                                                             np.float32)
 
 
 def load_hash(spec: str, **options: int) -> HashEmbedder:
