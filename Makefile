@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/jointspace demo --workdir runs/demo
 
 test: install browser-deps
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-fast: install

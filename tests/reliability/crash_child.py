@@ -6,7 +6,9 @@ Plan: ``{"collection": DIR, "model": NAME, "ops": [...]}`` with ops
 ``{"op": "sync", "folder": DIR, "batch": B, "workers": W}``,
 ``{"op": "texts", "items": {id: text}, "batch": B}``, ``{"op": "remove", "ids": [...]}``,
 ``{"op": "remove", "where": FILTER}``, ``{"op": "repair"}``, ``{"op": "compact"}`` and
-``{"op": "hold", "seconds": S}`` (holds the writer lock); all take ``"lock_timeout"`` and ``"pause_after"`` (seconds to wait after the ack). ``"repeat": N`` runs the op list N times; ``"start_at"``
+``{"op": "hold", "seconds": S}`` (holds the writer lock); all take ``"lock_timeout"`` and
+``"pause_after"`` (seconds to wait after the ack). ``"repeat": N`` runs the op list N times;
+``"start_at"``
 (epoch seconds) makes several children open the collection at the same instant.
 
 Every line on stdout is flushed before the next step starts, so whatever the parent read was

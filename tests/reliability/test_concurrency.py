@@ -36,7 +36,8 @@ def tmp_path(tmp_path):
     """These runs live in RAM where possible: see ``relsupport.ram_dir``."""
     with ram_dir(tmp_path) as path:
         yield path
-WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun"]
+WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp",
+         "ship", "road", "bird", "fish", "moon", "sun"]
 
 
 def _plan_file(tmp: Path, name: str, plan: dict) -> list[str]:

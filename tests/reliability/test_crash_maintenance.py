@@ -99,7 +99,7 @@ def test_kill_the_index_cli(tmp_path):
             "--batch-size", "1", "--workers", "0", "--json"]
     universe: set[str] = set()
     est, killed = 2.0, 0
-    for cycle in range(8):
+    for _cycle in range(8):
         corpus.add(int(rng.integers(40, 80)))
         corpus.modify(int(rng.integers(0, 6)))
         corpus.delete(int(rng.integers(0, 4)))

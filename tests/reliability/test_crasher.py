@@ -37,7 +37,8 @@ def tmp_path(tmp_path):
     """These runs live in RAM where possible: see ``relsupport.ram_dir``."""
     with ram_dir(tmp_path) as path:
         yield path
-WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp", "ship", "road", "bird", "fish", "moon", "sun", "apple", "chair", "glass", "paper"]
+WORDS = ["red", "green", "blue", "cat", "dog", "tree", "river", "stone", "cloud", "lamp",
+         "ship", "road", "bird", "fish", "moon", "sun", "apple", "chair", "glass", "paper"]
 
 
 class TextSet:

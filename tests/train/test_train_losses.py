@@ -42,7 +42,9 @@ def test_losses_match_naive_loops(n, d):
     img, txt = _unit(rng, n, d), _unit(rng, n, d)
     none = np.zeros((n, n), bool)
     pos = rng.random((n, n)) < 0.2
-    t = lambda a: torch.tensor(a, dtype=torch.float64)
+    def t(a):
+        return torch.tensor(a, dtype=torch.float64)
+
     scale, bias = t(2.3), t(-4.0)
     assert clip_loss(t(img), t(txt), scale).item() == pytest.approx(
         _naive_clip(img, txt, 2.3, none), rel=1e-9)

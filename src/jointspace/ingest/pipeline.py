@@ -110,7 +110,7 @@ def _prepare_image(out: Prepared, data: bytes, opts: PrepareOptions) -> None:
         out.error = getattr(exc, "reason", None) or exc.message
     except MemoryError:
         out.error = "out of memory while decoding"
-    except Exception as exc:  # a hostile file must never abort the batch
+    except Exception as exc:  # noqa: BLE001 - a hostile file must never abort the batch
         out.error = f"{type(exc).__name__}: {exc}"
 
 
