@@ -25,6 +25,8 @@ def test_relevance_and_targets_follow_the_labels():
     ]
     queries = single_object_queries([("red", "star")])
     assert len(queries) == 100 and sum(q.heldout for q in queries) == 1
+    texts = {q.text for q in queries}
+    assert {"a red circle", "an orange star"} <= texts and "a orange star" not in texts
     rel = relevance(rows, queries)
     red_circle = _CLASSES["red circle"]
     assert rel[red_circle].tolist() == [True, True, False]
@@ -78,3 +80,16 @@ def test_an_oracle_scores_perfectly(tmp_path):
     assert 0 <= rep.recall["t2i_R@1"] <= 1
     cm = np.array(rep.confusion["heldout"])
     assert cm.sum() == rep.zero_shot["n_heldout"] and np.trace(cm) == cm.sum()
+
+
+def test_paraphrase_queries_use_synonyms_only():
+    from jointspace.worlds.metrics import paraphrase_queries
+    from jointspace.worlds.vocab import COLOURS, SHAPES
+
+    queries = paraphrase_queries([("red", "circle")])
+    assert [(q.colour, q.shape) for q in queries] == compositions()
+    for q in queries:
+        words = q.text.split(" ", 1)[1]
+        assert q.colour not in words.split() and words.startswith(COLOURS[q.colour][1][1])
+        assert words.endswith(SHAPES[q.shape][1][0])
+    assert queries[0].text == "a crimson disc" and queries[0].heldout

@@ -2,9 +2,10 @@
 
 The gallery is ``test`` + ``heldout`` (images never seen in training). Reported:
 - ``p_at_k``: text->image precision@K of the 100 single-object queries ("a red circle"), split
-  into compositions seen in training and held-out ones;
+  into compositions seen in training and held-out ones, and of the same 100 in other words
+  ("a crimson disc": ``paraphrase``);
 - ``zero_shot``: colour x shape top-1 of single-object images over all 100 compositions
-  (prompt "a {colour} {shape}"), seen vs held-out vs chance, with confusion matrices;
+  (prompt "a|an {colour} {shape}"), seen vs held-out vs chance, with confusion matrices;
 - ``recall``: standard multi-caption retrieval recall@K on the first ``pairs_images`` test images.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from jointspace.models.base import Embedder
 from jointspace.worlds.generate import load_world_meta
 from jointspace.worlds.metrics import (
+    paraphrase_queries,
     precision_at_k,
     relevance,
     single_object_queries,
@@ -30,7 +32,7 @@ from jointspace.worlds.vocab import compositions
 
 @dataclass
 class WorldReport:
-    p_at_k: dict[str, float]  # seen / heldout / all (mean over queries)
+    p_at_k: dict[str, float]  # seen / heldout / all / paraphrase (mean over queries)
     zero_shot: dict[str, float]  # seen_top1 / heldout_top1 / chance / n_seen / n_heldout
     recall: dict[str, float]  # i2t_R@K, t2i_R@K, mean_recall on test pairs
     per_query: list[dict[str, Any]]  # text, heldout, p_at_k
@@ -44,6 +46,7 @@ class WorldReport:
         """The headline numbers in one flat dict."""
         return {
             f"P@{self.k} seen": self.p_at_k["seen"], f"P@{self.k} heldout": self.p_at_k["heldout"],
+            f"P@{self.k} paraphrase": self.p_at_k.get("paraphrase", 0.0),
             "zero-shot seen": self.zero_shot["seen_top1"],
             "zero-shot heldout": self.zero_shot["heldout_top1"],
             "zero-shot chance": self.zero_shot["chance"],
@@ -84,7 +87,11 @@ def evaluate_world(embedder: Embedder, world: str | Path, *, k: int = 10, pairs_
     qvec = embedder.embed_texts([q.text for q in queries])
     p = precision_at_k(qvec @ image_vectors.T, relevance(rows, queries), k)
     held = np.array([q.heldout for q in queries])
-    p_at_k = {"seen": _mean(p[~held]), "heldout": _mean(p[held]), "all": _mean(p)}
+    para = paraphrase_queries(meta["heldout_pairs"])
+    pp = precision_at_k(embedder.embed_texts([q.text for q in para]) @ image_vectors.T,
+                        relevance(rows, para), k)
+    p_at_k = {"seen": _mean(p[~held]), "heldout": _mean(p[held]), "all": _mean(p),
+              "paraphrase": _mean(pp)}
 
     keep, targets = single_object_targets(rows)
     scores = image_vectors[keep] @ qvec.T  # queries are in compositions() order: class scores

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jointspace.worlds.vocab import compositions
+from jointspace.worlds.vocab import COLOURS, SHAPES, compositions
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,27 @@ class Query:
 
 
 def single_object_queries(heldout: Sequence[tuple[str, str]],
-                          template: str = "a {colour} {shape}") -> list[Query]:
-    """One query per composition, in ``compositions()`` order."""
+                          template: str = "{a} {colour} {shape}") -> list[Query]:
+    """One query per composition ("a red circle", "an orange star"), in ``compositions()``
+    order."""
     held = {tuple(p) for p in heldout}
-    return [Query(template.format(colour=c, shape=s), c, s, (c, s) in held)
+    return [Query(template.format(a=_article(c), colour=c, shape=s), c, s, (c, s) in held)
             for c, s in compositions()]
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def paraphrase_queries(heldout: Sequence[tuple[str, str]]) -> list[Query]:
+    """The same 100 compositions in other words: the first synonym of colour and shape
+    ("a crimson disc" for red circle), to measure how free-form wording transfers."""
+    held = {tuple(p) for p in heldout}
+    out = []
+    for c, s in compositions():
+        phrase = f"{COLOURS[c][1][1]} {SHAPES[s][1][0]}"
+        out.append(Query(f"{_article(phrase)} {phrase}", c, s, (c, s) in held))
+    return out
 
 
 def relevance(rows: Sequence[dict], queries: Sequence[Query]) -> np.ndarray:
