@@ -37,6 +37,7 @@ class DualEncoderConfig(PretrainedConfig):
         cnn_strides: list[int] | tuple[int, ...] | None = None,  # per stage; None = all 2
         cnn_kernels: list[int] | tuple[int, ...] | None = None,  # per stage; None = all 3
         cnn_activation: str = "gelu",  # "gelu" or "relu" (faster on CPU)
+        cnn_pos_channels: int = 32,  # channels of the where-is-what map flattened into the head
         vit_patch: int = 8,  # ViT patch side in pixels
         vit_width: int = 192,  # ViT token width
         vit_depth: int = 4,  # ViT blocks
@@ -60,6 +61,7 @@ class DualEncoderConfig(PretrainedConfig):
         self.cnn_strides = list(cnn_strides) if cnn_strides else [2] * len(self.cnn_widths)
         self.cnn_kernels = list(cnn_kernels) if cnn_kernels else [3] * len(self.cnn_widths)
         self.cnn_activation = cnn_activation
+        self.cnn_pos_channels = cnn_pos_channels
         self.vit_patch, self.vit_width, self.vit_depth, self.vit_heads = (
             vit_patch, vit_width, vit_depth, vit_heads)
         self.image_hidden = image_hidden
@@ -80,7 +82,12 @@ class DualEncoderConfig(PretrainedConfig):
 
 
 class ConvTower(nn.Module):
-    """Strided convolutions + GroupNorm + activation, then flatten (keeps where things are)."""
+    """Strided convolutions + GroupNorm + activation, then a head that sees both *what* and *where*.
+
+    The head reads global average- and max-pooled features (what is in the picture: shared by all
+    positions, so a shape detector is learnt once, not once per location) next to a small
+    flattened map (``cnn_pos_channels`` per cell: where things are, for "left of" / "at the top").
+    """
 
     def __init__(self, config: DualEncoderConfig) -> None:
         super().__init__()
@@ -93,13 +100,18 @@ class ConvTower(nn.Module):
                        nn.GroupNorm(8, width), act()]
             cin, side = width, (side + stride - 1) // stride
         self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, config.image_hidden),
+        pos = config.cnn_pos_channels
+        self.where = nn.Conv2d(cin, pos, 1) if pos else None
+        self.head = nn.Sequential(nn.Linear(2 * cin + pos * side * side, config.image_hidden),
                                   act())
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # channels-last convolutions run 1.5-2x faster on CPU
-        features = self.body(pixels.contiguous(memory_format=torch.channels_last))
-        return self.head(features.contiguous())  # (n, image_hidden)
+        x = self.body(pixels.contiguous(memory_format=torch.channels_last))  # (n, c, s, s)
+        parts = [x.mean((2, 3)), x.amax((2, 3))]  # (n, c) each
+        if self.where is not None:
+            parts.append(self.where(x).contiguous().flatten(1))  # (n, pos * s * s)
+        return self.head(torch.cat(parts, 1))  # (n, image_hidden)
 
 
 class ViTTower(nn.Module):
@@ -235,9 +247,16 @@ def save_checkpoint(model: DualEncoderModel, out_dir: str, tokenizer: Any) -> No
 
 def image_processor(size: int) -> Any:
     """The processor the towers are trained with: resize + centre-crop to ``size``, [-1, 1] pixels."""
-    from transformers import CLIPImageProcessor
+    import importlib.util
 
-    return CLIPImageProcessor(
+    # the PIL backend is the only one without torchvision (the torchvision one warns and falls
+    # back to it); with torchvision both give the same pixels for this resize + crop
+    if importlib.util.find_spec("torchvision") is None:
+        from transformers import CLIPImageProcessorPil as Processor
+    else:
+        from transformers import CLIPImageProcessor as Processor
+
+    return Processor(
         size={"shortest_edge": size}, crop_size={"height": size, "width": size},
         image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
     )
