@@ -51,9 +51,11 @@ class TrainResult:
     model_dir: str  # the trained checkpoint: load it as hf:<model_dir>
     steps: int  # optimisation steps done in total (including resumed ones)
     epochs: float  # passes over the training images
-    train_seconds: float  # optimisation time of this run (data loading and caching excluded)
+    train_seconds: float  # wall time of the training loop, validation and checkpoints included
+                          # (data loading and caching excluded)
     setup_seconds: float  # loading data, caching text vectors, building the model
-    samples_per_s: float  # training pairs per second in this run
+    samples_per_s: float  # training pairs per second of optimisation (validation and
+                          # checkpoint saving excluded)
     final_loss: float | None  # mean loss over the last logging window
     val: dict[str, float]  # last validation metrics (empty without --val)
     log: str  # log.jsonl path

@@ -91,11 +91,12 @@ def normalise(pixels_u8, processor: Any):
     """uint8 (n, 3, H, W) torch tensor -> float input exactly as the processor would scale it."""
     import torch
 
-    x = pixels_u8.float() * float(getattr(processor, "rescale_factor", 1 / 255))
+    # in place on the fresh float copy: the same arithmetic, without three batch-sized temporaries
+    x = pixels_u8.float().mul_(float(getattr(processor, "rescale_factor", 1 / 255)))
     if getattr(processor, "do_normalize", True):
         mean = torch.tensor(processor.image_mean, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(processor.image_std, dtype=x.dtype).view(1, -1, 1, 1)
-        x = (x - mean) / std
+        x.sub_(mean).div_(std)
     return x
 
 

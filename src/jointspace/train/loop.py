@@ -86,6 +86,7 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     losses: list[float] = []
     val: dict[str, float] = {}
     t0 = time.perf_counter()
+    aside = 0.0  # seconds spent validating and checkpointing inside the loop (not optimising)
     step = start
     with progress_bar(config.progress and d.main, total, start) as update:
         while step < total:
@@ -96,8 +97,10 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
                 log.write("train", step=step, epoch=round(step * batch / n, 3),
                           loss=round(float(np.mean(losses[-config.log_every:])), 5),
                           lr=round(config.lr * factor(step), 8), **_scales(s.t),
-                          samples_per_s=round((step - start) * batch / max(elapsed, 1e-9), 1),
+                          samples_per_s=round((step - start) * batch / max(elapsed - aside,
+                                                                            1e-9), 1),
                           elapsed=round(elapsed, 2))
+            t_aside = time.perf_counter()
             if s.val is not None and d.main and (step % config.val_every == 0 or step == total):
                 val = validation_metrics(s.t, s.val, lambda rows: _val_text(s, rows))
                 log.write("val", step=step, **val)
@@ -105,6 +108,7 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
             if d.main and (step % config.checkpoint_every == 0 or step == total):
                 save_state(last, step, s.t.named_trainable(), optimizer, scheduler,
                            config.to_dict(), total)
+            aside += time.perf_counter() - t_aside
             update(step, loss=losses[-1], **({"R@1": val["t2i_R@1"]} if val else {}))
             if config.max_seconds and time.perf_counter() - t0 > config.max_seconds:
                 break
@@ -123,7 +127,8 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     return TrainResult(
         out=str(out), model_dir=str(model_dir), steps=step, epochs=round(step * batch / n, 3),
         train_seconds=round(train_seconds, 2), setup_seconds=round(setup_seconds, 2),
-        samples_per_s=round(done * batch / max(train_seconds, 1e-9), 1),
+        # optimisation throughput: validation and checkpoint time are not training samples
+        samples_per_s=round(done * batch / max(train_seconds - aside, 1e-9), 1),
         final_loss=round(float(np.mean(losses[-config.log_every:])), 5) if losses else None,
         val=val, log=str(out / "log.jsonl"),
         plot=str(plot) if plot else None,
