@@ -138,6 +138,9 @@ def load_hf(
     import torch
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+    from jointspace.models.dual_encoder import register
+
+    register()  # checkpoints of `jointspace train` load as hf:DIR in every process
     if dtype not in _DTYPES:
         raise BadInputError(
             f"unsupported dtype {dtype!r} for {('hf:' + spec)!r}",
