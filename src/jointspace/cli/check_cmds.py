@@ -35,9 +35,7 @@ def check(
     data = report.to_dict() | ({"compacted": compacted} if compacted else {})
     emit(data, as_json, _render)
     if not report.ok:
-        # SystemExit, not typer.Exit: run_app calls the app with standalone_mode=False, where
-        # click turns typer.Exit(1) into a return value and the process would exit 0
-        raise SystemExit(1)
+        raise typer.Exit(1)
 
 
 def _render(d: dict) -> None:

@@ -50,10 +50,8 @@ class DemoResult:
 
 def run_demo(config: DemoConfig, say: Say = print) -> DemoResult:
     """Run (or reuse) every stage and write ``<workdir>/report.html``."""
-    from jointspace.models.dual_encoder import register
     from jointspace.worlds import load_world_meta
 
-    register()  # a cached model is loaded as hf:DIR without training first
     work = Path(config.workdir)
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

@@ -60,7 +60,8 @@ def shape_word(shape: str, rng: np.random.Generator, plural: bool = False) -> st
     return form[1] if plural else form[0]
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
+    """'a' or 'an' before ``word``."""
     return "an" if word[0] in "aeiou" else "a"
 
 
@@ -74,7 +75,7 @@ def noun_phrase(obj: SceneObject, rng: np.random.Generator, det: str | None = "a
     words += [colour_word(obj.colour, rng), shape_word(obj.shape, rng)]
     phrase = " ".join(words)
     if det == "a":
-        return f"{_article(phrase)} {phrase}"
+        return f"{article(phrase)} {phrase}"
     return f"{det} {phrase}" if det else phrase
 
 
@@ -121,7 +122,7 @@ def _led(s: Scene, rng) -> str:
 def _single(s: Scene, rng) -> str:
     o = s.objects[0]
     phrase = f"{colour_word(o.colour, rng)} {shape_word(o.shape, rng)}"
-    lead = _pick(rng, ("one", "a single", "just one", f"only {_article(phrase)}"))
+    lead = _pick(rng, ("one", "a single", "just one", f"only {article(phrase)}"))
     return f"{lead} {phrase}"
 
 

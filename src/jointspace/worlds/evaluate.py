@@ -46,7 +46,7 @@ class WorldReport:
         """The headline numbers in one flat dict."""
         return {
             f"P@{self.k} seen": self.p_at_k["seen"], f"P@{self.k} heldout": self.p_at_k["heldout"],
-            f"P@{self.k} paraphrase": self.p_at_k.get("paraphrase", 0.0),
+            f"P@{self.k} paraphrase": self.p_at_k["paraphrase"],
             "zero-shot seen": self.zero_shot["seen_top1"],
             "zero-shot heldout": self.zero_shot["heldout_top1"],
             "zero-shot chance": self.zero_shot["chance"],

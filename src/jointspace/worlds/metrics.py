@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jointspace.worlds.captions import article
 from jointspace.worlds.vocab import COLOURS, SHAPES, compositions
 
 
@@ -28,12 +29,8 @@ def single_object_queries(heldout: Sequence[tuple[str, str]],
     """One query per composition ("a red circle", "an orange star"), in ``compositions()``
     order."""
     held = {tuple(p) for p in heldout}
-    return [Query(template.format(a=_article(c), colour=c, shape=s), c, s, (c, s) in held)
+    return [Query(template.format(a=article(c), colour=c, shape=s), c, s, (c, s) in held)
             for c, s in compositions()]
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
 
 
 def paraphrase_queries(heldout: Sequence[tuple[str, str]]) -> list[Query]:
@@ -43,7 +40,7 @@ def paraphrase_queries(heldout: Sequence[tuple[str, str]]) -> list[Query]:
     out = []
     for c, s in compositions():
         phrase = f"{COLOURS[c][1][1]} {SHAPES[s][1][0]}"
-        out.append(Query(f"{_article(phrase)} {phrase}", c, s, (c, s) in held))
+        out.append(Query(f"{article(phrase)} {phrase}", c, s, (c, s) in held))
     return out
 
 
