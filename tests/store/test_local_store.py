@@ -103,3 +103,21 @@ def test_refuses_other_model_or_dim(tmp_path):
     with pytest.raises(ModelMismatchError):
         s.check_model("fake:8", 16)
     s.close()
+
+
+def test_derived_state_round_trips_with_its_seq_and_survives_reopen(store, tmp_path):
+    rng = np.random.default_rng(3)
+    assert store.read_state("bank") is None
+    store.write(WriteBatch(upserts=_items(_unit(rng, 5, 8))))
+    store.write_state("bank", b"\x00abc")
+    blob = store.read_state("bank")
+    assert (blob.data, blob.seq) == (b"\x00abc", store.seq())
+    store.write(WriteBatch(deletes=[1]))
+    assert store.read_state("bank").seq < store.seq()  # stale now: readers can tell
+    store.write_state("bank", b"new", seq=7)
+    store.close()
+    again = LocalStore.open(tmp_path / "c", readonly=True)
+    assert (again.read_state("bank").data, again.read_state("bank").seq) == (b"new", 7)
+    with pytest.raises(CollectionLockedError):
+        again.write_state("bank", b"x")  # derived state is written by the writer only
+    again.close()

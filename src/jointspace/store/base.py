@@ -58,6 +58,14 @@ class StoredItem:
 
 
 @dataclass
+class StateBlob:
+    """Derived state kept in a collection, and the seq of the items it was computed from."""
+
+    data: bytes
+    seq: int
+
+
+@dataclass
 class WriteBatch:
     """Everything one atomic commit changes."""
 
@@ -100,5 +108,17 @@ class Store(Protocol):
     def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
 
     def errors(self) -> list[tuple[str, str]]: ...
+
+    def seq(self) -> int:
+        """The number of the last committed write batch (grows with every change)."""
+        ...
+
+    def read_state(self, name: str) -> StateBlob | None:
+        """Derived state stored under ``name`` (query bank, calibration, codes...), or None."""
+        ...
+
+    def write_state(self, name: str, data: bytes, seq: int | None = None) -> None:
+        """Store derived state (writer only); ``seq`` defaults to the current one."""
+        ...
 
     def close(self) -> None: ...

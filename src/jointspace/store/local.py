@@ -25,7 +25,7 @@ from jointspace.errors import (
     CorruptCollectionError,
     ModelMismatchError,
 )
-from jointspace.store.base import Fingerprint, StoredItem, WriteBatch
+from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
 from jointspace.store.sqlite import SqliteTruth
@@ -205,6 +205,20 @@ class LocalStore:
 
     def errors(self) -> list[tuple[str, str]]:
         return self.truth.errors()
+
+    def seq(self) -> int:
+        with self.truth.locked():
+            return self.truth.seq()
+
+    def read_state(self, name: str) -> StateBlob | None:
+        return self.truth.get_state(name)
+
+    def write_state(self, name: str, data: bytes, seq: int | None = None) -> None:
+        """Store derived state under ``name`` (caller holds the writer lock)."""
+        if self._lock_fd is None:
+            raise CollectionLockedError("write_state() needs the writer lock; "
+                                        "use `with store.writer():`")
+        self.truth.put_state(name, data, seq)
 
     def index_status(self) -> dict[str, int | str | bool]:
         with self._index_lock:

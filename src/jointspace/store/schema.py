@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # MIGRATIONS[n] upgrades a database at version n-1 to version n.
 MIGRATIONS: dict[int, list[str]] = {
@@ -44,6 +44,15 @@ MIGRATIONS: dict[int, list[str]] = {
     # Annotations: metadata that jointspace or the user adds (zero-shot tags...), kept apart from
     # the source's metadata so re-syncing a source never wipes them. Reads merge both.
     2: ["ALTER TABLE items ADD COLUMN annotations TEXT NOT NULL DEFAULT '{}'"],
+    # Derived state kept with the collection (query banks, calibrations, compressed codes...):
+    # opaque bytes by name, with the seq of the items it was computed from so readers can tell
+    # whether it is stale.
+    3: ["""CREATE TABLE state (
+            name TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        )"""],
 }
 
 

@@ -25,7 +25,7 @@ from jointspace.errors import (
     CorruptCollectionError,
     JointspaceError,
 )
-from jointspace.store.base import Fingerprint, StoredItem, WriteBatch
+from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
@@ -219,6 +219,27 @@ class SqliteTruth:
     def errors(self) -> list[tuple[str, str]]:
         with self.locked():
             return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
+
+    # --- derived state ------------------------------------------------------------------
+    def get_state(self, name: str) -> StateBlob | None:
+        with self.locked():
+            row = self.conn.execute("SELECT data, seq FROM state WHERE name = ?", (name,)).fetchone()
+        return StateBlob(bytes(row[0]), int(row[1])) if row else None
+
+    def put_state(self, name: str, data: bytes, seq: int | None = None) -> None:
+        """Store ``data`` under ``name``, stamped with ``seq`` (default: the current seq)."""
+        with self.transaction(write=True) as c:
+            stamp = self.seq(c) if seq is None else seq
+            c.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)",
+                      (name, stamp, sqlite3.Binary(data), time.time()))
+
+    def delete_state(self, name: str) -> None:
+        with self.transaction(write=True) as c:
+            c.execute("DELETE FROM state WHERE name = ?", (name,))
+
+    def state_names(self) -> list[str]:
+        with self.locked():
+            return [r[0] for r in self.conn.execute("SELECT name FROM state ORDER BY name")]
 
     def close(self) -> None:
         with self._lock:
