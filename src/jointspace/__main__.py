@@ -1,0 +1,5 @@
+"""`python -m jointspace` runs the CLI (same as the `jointspace` command)."""
+
+from jointspace.cli import main
+
+main()
