@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, console, emit, err_console
 
 COLLECTION_OPTION = typer.Option(
     ..., "--collection", "-c", envvar="JOINTSPACE_COLLECTION",
@@ -43,6 +43,7 @@ def index(
     max_image_megapixels: float = typer.Option(
         None, min=0.01, help="Reject images above this many megapixels (default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sync SOURCE into the collection: embed new and changed files, drop removed ones."""
@@ -58,15 +59,17 @@ def index(
                                           ("id_column", id_column)) if v})
     src = open_source(source, **options)
     if (collection / "collection.sqlite").exists():
-        col = Collection.open(collection, model=model)
+        col = Collection.open(collection, model=model, runtime=runtime)
     else:
-        col = Collection.create(collection, model or _default_model(src), index=index_kind)
+        col = Collection.create(collection, model or _default_model(src), index=index_kind,
+                                runtime=runtime)
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels,
                          prune=False if no_prune else None, progress=on_progress)
-    emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
+    emit(report.to_dict() | {"collection": str(collection), "runtimes": col.loaded_runtimes()},
+         as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
                           f"{collection}`")
@@ -88,6 +91,7 @@ def search(
     hybrid: bool = typer.Option(False, "--hybrid",
                                 help="Fuse BM25 over texts/captions/metadata with vector search."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search by text, image, item, or a composition of them."""
@@ -96,12 +100,13 @@ def search(
 
     if query is None and image is None and like is None:
         raise BadInputError("nothing to search for", hint="give a text, --image PATH or --like ID")
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, runtime=runtime) as col:
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
                           image_weight=image_weight, text_weight=text_weight,
                           hybrid=fusion if hybrid else False)
-    emit({"results": [h.to_dict() for h in hits]}, as_json, _render_hits)
+        used = col.loaded_runtimes()
+    emit({"results": [h.to_dict() for h in hits], "runtimes": used}, as_json, _render_hits)
 
 
 def info(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:

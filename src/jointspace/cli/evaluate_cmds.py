@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, console, emit, err_console
 
 MODEL_OPTION = typer.Option(..., "--model", "-m", help="Model name, e.g. hf:DIR or sbert:NAME.")
 OUT_OPTION = typer.Option(None, "--out", "-o",
@@ -40,6 +40,7 @@ def zeroshot(
     batch_size: int = typer.Option(64, min=1, max=4096),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot classification: top-1, top-5, mean per-class recall, confusion matrix."""
@@ -50,7 +51,7 @@ def zeroshot(
 
     data = load_labeled_images(dataset, classes_file=classes).subset(per_class)
     desc = load_descriptions(descriptions) if descriptions else None
-    embedder = load_embedder(model)
+    embedder = load_embedder(model, runtime=runtime)
     report = evaluate_zeroshot(data, embedder, templates=_templates(templates), descriptions=desc,
                                batch_size=batch_size)
     _finish(report, out, png, as_json)
@@ -67,6 +68,7 @@ def retrieval(
     batch_size: int = typer.Option(64, min=1, max=4096),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Image-text retrieval: image->text and text->image recall@1/5/10 (multi-caption)."""
@@ -75,7 +77,7 @@ def retrieval(
     from jointspace.models import load_embedder
 
     data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
-    report = evaluate_retrieval(data, load_embedder(model), batch_size=batch_size)
+    report = evaluate_retrieval(data, load_embedder(model, runtime=runtime), batch_size=batch_size)
     _finish(report, out, png, as_json)
 
 
@@ -96,6 +98,7 @@ def beir(
     cache_dir: Path = typer.Option(None, help="Embedding cache (default ~/.cache/jointspace)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """BEIR text retrieval with the MTEB protocol: nDCG@10, MRR@10, recall@100."""
@@ -114,7 +117,7 @@ def beir(
                                    ("normalization", normalization)) if v is not None}
     settings = replace(TUNED[fusion], **overrides)
     ds = load_beir(dataset, split)
-    embedder = load_embedder(model) if retriever != "bm25" else None
+    embedder = load_embedder(model, runtime=runtime) if retriever != "bm25" else None
     report = evaluate_beir(dataset, split=split, retriever=retriever, embedder=embedder,
                            hybrid=settings, ignore_identical_ids=ignore_identical_ids,
                            cache_dir=cache_dir, dataset=ds)
@@ -166,6 +169,7 @@ def classify(
     field: str = typer.Option("tag", help="Metadata field for --collection tags."),
     templates: list[str] = TEMPLATES_OPTION,
     k: int = typer.Option(3, "--k", "-k", min=1, max=100, help="How many classes to keep."),
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot classify images into the given labels, or tag a whole collection."""
@@ -179,7 +183,7 @@ def classify(
         from jointspace.query import Collection
         from jointspace.zeroshot.tagging import tag_collection
 
-        with Collection.open(collection, model=model) as col:
+        with Collection.open(collection, model=model, runtime=runtime) as col:
             report = tag_collection(col, names, templates=_templates(templates), top_k=k,
                                     field=field)
         emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_tags)
@@ -189,8 +193,8 @@ def classify(
                             hint="jointspace classify a.jpg --labels cat,dog -m hf:DIR")
     from jointspace.zeroshot.classifier import classify as run_classify
 
-    preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
-                         k=k)
+    preds = run_classify(images, names, load_embedder(model, runtime=runtime),
+                         templates=_templates(templates), k=k)
     emit([{"path": str(p)} | pr.to_dict() for p, pr in zip(images, preds, strict=True)],
          as_json, _render_predictions)
 

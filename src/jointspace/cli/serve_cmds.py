@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from jointspace.cli.render import err_console
+from jointspace.cli.render import RUNTIME_HELP, err_console
 
 token_app = typer.Typer(help="Access tokens for `jointspace serve` (stored as hashes).",
                         no_args_is_help=True)
@@ -42,6 +42,8 @@ def serve(
     threads: Annotated[int, typer.Option(
         min=1, help="Threads running admitted searches (more wait = bigger model batches).")] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    runtime: Annotated[str | None, typer.Option(
+        "--runtime", envvar="JOINTSPACE_RUNTIME", help=RUNTIME_HELP)] = None,
 ) -> None:
     """Serve collections over HTTP: the JSON API under /api and the search page at /."""
     from jointspace.serve.run import build, run
@@ -51,7 +53,7 @@ def serve(
         host=host, port=port, tokens_file=tokens_file, cors_origins=list(cors_origin or []),
         allowed_hosts=list(allowed_host or []), max_body_bytes=int(max_upload_mb * 1024 * 1024),
         max_image_pixels=int(max_image_megapixels * 1_000_000), max_files=max_files,
-        queue_size=queue_size, search_threads=threads, log_level=log_level,
+        queue_size=queue_size, search_threads=threads, log_level=log_level, runtime=runtime,
     )
     app, state = build(collections, settings)
     shown = f"[{host}]" if ":" in host else host

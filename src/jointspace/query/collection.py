@@ -21,6 +21,7 @@ from jointspace.models.base import Embedder
 from jointspace.query.compose import compose
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
+from jointspace.query.runtimes import record_runtimes, recorded_runtimes
 from jointspace.store.faiss_index import FLAT
 from jointspace.store.filters import Clause, Filter, parse_filter
 from jointspace.store.local import LocalStore
@@ -35,33 +36,39 @@ MAX_K = 10_000
 class Collection:
     """A searchable collection stored in one directory."""
 
-    def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: LocalStore, embedder: Embedder | None = None,
+                 runtime: str | None = None) -> None:
         self.store = store
         self._embedder = embedder
+        self.runtime = runtime  # how to run the model when this collection loads it
         self._keywords = None  # the BM25 index, built on the first hybrid query
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
-               embedder: Embedder | None = None) -> Collection:
-        """Create (or open, if it exists with the same model) a collection for ``model``."""
+               embedder: Embedder | None = None, runtime: str | None = None) -> Collection:
+        """Create (or open, if it exists with the same model) a collection for ``model``.
+
+        ``runtime`` (``auto``, ``torch``, ``bf16``, ``onnx``, ``onnx-int8``) says how the model
+        runs; every runtime makes vectors of the same space (``jointspace.models.runtimes``).
+        """
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
-            embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
+            embedder = load_embedder(model or DEFAULT_IMAGE_MODEL, runtime=runtime)
         store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index)
-        return cls(store, embedder)
+        return cls(store, embedder, runtime)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
-             embedder: Embedder | None = None) -> Collection:
+             embedder: Embedder | None = None, runtime: str | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
         store = LocalStore.open(Path(path), readonly=readonly)
         if model is not None:
             store.check_model(model)
         if embedder is not None:
             store.check_model(embedder.name, embedder.dim)
-        return cls(store, embedder)
+        return cls(store, embedder, runtime)
 
     def close(self) -> None:
         self.store.close()
@@ -82,9 +89,15 @@ class Collection:
         if self._embedder is None:
             from jointspace.models import load_embedder
 
-            self._embedder = load_embedder(self.store.model)
+            # unless told otherwise, run the model the way it was run to index
+            runtime = self.runtime or recorded_runtimes(self.store).get("requested")
+            self._embedder = load_embedder(self.store.model, runtime=runtime)
             self.store.check_model(self._embedder.name, self._embedder.dim)
         return self._embedder
+
+    def loaded_runtimes(self) -> dict[str, str]:
+        """Tower -> runtime of the model as loaded in this process ({} if it was not needed)."""
+        return dict(self._embedder.runtimes) if self._embedder is not None else {}
 
     # --- writing ------------------------------------------------------------------------
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
@@ -101,6 +114,8 @@ class Collection:
                            fast_decode=fast_decode, prune=prune)
         with self.store.writer(lock_timeout):
             report = sync_source(self.store, self.embedder, src, opts, progress)
+            if report.added or report.updated:
+                record_runtimes(self.store, self.runtime, self.embedder.runtimes)
             self.store.save_index()
         return report
 
@@ -234,6 +249,7 @@ class Collection:
             "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
             "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": meta.get("format"),
             "size_bytes": size, "jointspace_version": jointspace.__version__,
+            "runtimes": recorded_runtimes(self.store),
         }
 
     # --- helpers ------------------------------------------------------------------------

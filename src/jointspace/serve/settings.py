@@ -33,6 +33,7 @@ class ServeSettings:
     thumbnail_sizes: tuple[int, ...] = (128, 256, 512)  # the only sizes served (bounds the cache)
     thumbnail_cache_bytes: int = 64 * 1024 * 1024  # in-memory LRU of encoded thumbnails
     log_level: str = "info"
+    runtime: str | None = None  # model runtime (auto, torch, bf16, onnx, onnx-int8); None: as indexed
 
     def hosts(self) -> list[str]:
         """Host headers to accept: anything once tokens guard the API, else loopback names only.
