@@ -162,3 +162,23 @@ def test_runtime_names_are_checked():
     with pytest.raises(BadInputError, match="no 'onnx' runtime"):
         load_embedder("hash:16", runtime="onnx")
     assert load_embedder("hash:16", runtime="auto").dim == 16  # native backends accept auto
+
+
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])
+def test_fast_preprocessing_equals_the_processor(fixture, request, pattern_image):
+    from jointspace.models.fast_preprocess import FastPlan, PlanPreprocessor, fast_plan
+    from jointspace.models.hf import load_image_preprocessor
+
+    prep = load_image_preprocessor(str(request.getfixturevalue(fixture)))
+    assert prep.fast is not None
+    plan = FastPlan.from_dict(json.loads(json.dumps(prep.fast.to_dict())))  # as the cache stores it
+    light = PlanPreprocessor(plan, prep.input_size)
+    for i, (w, h) in enumerate([(640, 422), (31, 97), (300, 300), (1000, 40), (48, 32)]):
+        image = pattern_image(w, h, seed=i)
+        if i == 4:  # an RGB image remembering a transparent colour (from a palette PNG)
+            image.info["transparency"] = tuple(int(v) for v in np.asarray(image)[0, 0])
+        want = prep.processor(images=image, return_tensors="np")["pixel_values"][0]
+        np.testing.assert_allclose(light(image), want, atol=1e-5)
+        np.testing.assert_allclose(prep(image), want, atol=1e-5)
+    unknown = type("OtherProcessorPil", (), {})()
+    assert fast_plan(unknown) is None

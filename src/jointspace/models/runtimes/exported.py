@@ -48,9 +48,16 @@ class ExportedEmbedder(BaseEmbedder):
         if IMAGE not in self.modalities:
             raise self._unsupported(IMAGE)
         if self._preprocessor is None:
-            from jointspace.models.hf import load_image_preprocessor
+            info = self.manifest.get(IMAGE) or {}
+            if info.get("plan"):  # no transformers here nor in the decode workers
+                from jointspace.models.fast_preprocess import FastPlan, PlanPreprocessor
 
-            self._preprocessor = load_image_preprocessor(self.manifest["source"])
+                plan = FastPlan.from_dict(info["plan"])
+                self._preprocessor = PlanPreprocessor(plan, info.get("input_size"))
+            else:
+                from jointspace.models.hf import load_image_preprocessor
+
+                self._preprocessor = load_image_preprocessor(self.manifest["source"])
         return self._preprocessor
 
     def _embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
@@ -87,6 +94,8 @@ def light_runtimes(manifest: dict[str, Any] | None, requested: str,
             return None
         if tower == TEXT and not info.get("tokenizer"):
             return None  # the tokenizers library could not reproduce the model's tokenizer
+        if tower == IMAGE and "input_size" not in info:
+            return None  # written by an older jointspace: a full load completes the manifest
         out[tower] = runtime
     return out
 

@@ -49,6 +49,10 @@ def hf_base(embedder: Any, model_dir: Path) -> dict[str, Any]:
     """What the manifest must hold to rebuild an ``hf:`` embedder without transformers."""
     base: dict[str, Any] = {"name": embedder.name, "dim": embedder.dim, "source": str(model_dir),
                             "modalities": sorted(embedder.modalities)}
+    if IMAGE in embedder.modalities:
+        prep = embedder.image_preprocessor()
+        plan = prep.fast.to_dict() if prep.fast is not None and prep.layout is None else None
+        base[IMAGE] = {"plan": plan, "input_size": prep.input_size}
     if TEXT in embedder.modalities:
         kwargs = embedder._text_kwargs
         settings = _settings(model_dir, embedder.tokenizer, kwargs.get("max_length"),
