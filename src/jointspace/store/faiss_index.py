@@ -3,6 +3,13 @@
 The snapshot (``index-<seq>.faiss`` + ``index.json`` naming it, with its seq and checksum) is only a
 cache: both are written atomically (temp file, fsync, rename), ``index.json`` last, and anything wrong
 with the snapshot means "rebuild from SQLite".
+
+Opening must not read a large snapshot whole (a cold search of a 1M-item collection would spend
+seconds reading and hashing 2 GB): a flat snapshot of ``MMAP_MIN_BYTES`` or more is memory-mapped
+in place (``IO_FLAG_MMAP_IFC``) after a spot check (its size, and a hash of its first and last MiB
+and 64 blocks spread through it); smaller ones are read and fully hashed. A mapped index is
+read-only: the first change to it re-reads the snapshot into memory. ``jointspace check`` compares
+every indexed vector with SQLite, so damage the spot check misses is still found there.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ FLAT = "flat"
 HNSW = "hnsw"
 INDEX_KINDS = (FLAT, HNSW)
 INDEX_META = "index.json"
+MMAP_MIN_BYTES = 64 * 1024 * 1024
+_SPOT_EDGE = 1 << 20  # bytes hashed at each end
+_SPOT_BLOCKS, _SPOT_BLOCK = 64, 4096
 
 
 class VectorIndex:
@@ -40,6 +50,7 @@ class VectorIndex:
         self.index = faiss.IndexIDMap2(base)
         self.seq = 0
         self.stale = False  # HNSW cannot delete in place: rebuild before next search
+        self.mapped: Path | None = None  # the snapshot file this index is a read-only map of
 
     @property
     def ntotal(self) -> int:
@@ -49,6 +60,10 @@ class VectorIndex:
         """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
         import faiss
 
+        if self.mapped is not None and (len(ids) or len(deleted)):
+            # a mapped index cannot change (faiss aborts): own a copy in memory first
+            self.index = faiss.read_index(str(self.mapped))
+            self.mapped = None
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
             if self.kind == HNSW:
@@ -86,7 +101,8 @@ class VectorIndex:
         name = f"index-{self.seq:012d}.faiss"
         _atomic_write(directory / name, data)
         meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
-                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
+                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal, "size": len(data),
+                "spot_sha256": _spot_hash(memoryview(data))}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
         stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
@@ -100,12 +116,21 @@ class VectorIndex:
         import faiss
 
         configure_faiss()
+        mapped = None
         try:
             meta = json.loads((directory / INDEX_META).read_text())
-            raw = (directory / Path(meta["file"]).name).read_bytes()
-            if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
-                return None
-            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
+            path = directory / Path(meta["file"]).name
+            size = path.stat().st_size
+            if kind == FLAT and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+                if size != meta.get("size") or _spot_file_hash(path) != meta["spot_sha256"]:
+                    return None
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+                mapped = path
+            else:
+                raw = path.read_bytes()
+                if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+                    return None
+                index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None
         if meta.get("dim") != dim or meta.get("kind") != kind or index.d != dim:
@@ -114,8 +139,34 @@ class VectorIndex:
             return None
         out = cls.__new__(cls)
         out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
-        out.seq, out.stale = int(meta["seq"]), False
+        out.seq, out.stale, out.mapped = int(meta["seq"]), False, mapped
         return out
+
+
+def _spot_offsets(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the parts of a file of ``size`` bytes the spot hash covers."""
+    if size <= 2 * _SPOT_EDGE:
+        return [(0, size)]
+    step = (size - 2 * _SPOT_EDGE) // (_SPOT_BLOCKS + 1)
+    middle = [(_SPOT_EDGE + (i + 1) * step, _SPOT_BLOCK) for i in range(_SPOT_BLOCKS)]
+    return [(0, _SPOT_EDGE), *middle, (size - _SPOT_EDGE, _SPOT_EDGE)]
+
+
+def _spot_hash(data: memoryview) -> str:
+    h = hashlib.sha256(str(len(data)).encode())
+    for offset, length in _spot_offsets(len(data)):
+        h.update(data[offset : offset + length])
+    return h.hexdigest()
+
+
+def _spot_file_hash(path: Path) -> str:
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for offset, length in _spot_offsets(size):
+            f.seek(offset)
+            h.update(f.read(length))
+    return h.hexdigest()
 
 
 def _present(index, ids: np.ndarray) -> int:
