@@ -111,11 +111,18 @@ class BaseEmbedder:
         if TEXT not in self.modalities:
             raise self._unsupported(TEXT)
         texts = list(texts)
-        out = [
-            l2_normalize(_to_numpy(self._embed_text_batch(texts[i : i + self.batch_size])))
-            for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        # batch texts of similar length together: less padding to compute (as encode() does)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        ranked = [texts[i] for i in order]
+        out = np.concatenate([
+            l2_normalize(_to_numpy(self._embed_text_batch(ranked[i : i + self.batch_size])))
+            for i in range(0, len(ranked), self.batch_size)
+        ])
+        result = np.empty_like(out)
+        result[order] = out
+        return result
 
     def token_counts(self, texts: Sequence[str]) -> list[int] | None:
         return None

@@ -18,7 +18,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1  # bump when exported graphs or the manifest change meaning
+FORMAT = 2  # bump when exported graphs or the manifest change meaning
 CACHE_ENV = "JOINTSPACE_RUNTIME_CACHE"
 MANIFEST = "manifest.json"
 

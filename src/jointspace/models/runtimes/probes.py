@@ -12,7 +12,14 @@ PROBE_TEXTS = [
     "cat", "a bowl of fruit on a wooden kitchen table next to a window with the sun shining in",
     "the quick brown fox jumps over the lazy dog", "a blue square left of a yellow circle",
     "Protein folding in bacteria under heat stress: a randomised study of 120 samples.",
-] * 4
+] * 4 + [
+    # long texts, cut at the model's token limit (where int8 errors accumulate most)
+    "Background: chronic inflammation of the airways in asthma involves many cell types, and the "
+    "role of each in remodelling is debated. Methods: we followed 412 adults for ten years, "
+    "measuring lung function, sputum eosinophils and serum markers every six months. " * 6,
+    "A man in a red jacket walks his two dogs along a snowy mountain path at sunset while a small "
+    "group of hikers rests on wooden benches near a frozen lake and children build a snowman. " * 6,
+]
 
 
 def probe_images(n: int = 16, seed: int = 0) -> list[Any]:
