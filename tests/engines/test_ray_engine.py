@@ -93,6 +93,15 @@ def test_local_ray_listens_on_loopback_only(ray_address):
     assert ray.cluster_resources()["CPU"] == 2
 
 
+def test_actors_that_would_starve_decoding_are_refused(ray_address, tmp_path):
+    from jointspace.errors import BadInputError
+
+    (tmp_path / "a.txt").write_text("x")
+    with Collection.create(tmp_path / "c", "hash:8") as col:
+        with pytest.raises(BadInputError, match="--actors 2 would hold all 2 CPUs"):
+            col.add(tmp_path / "a.txt", engine=load_engine("ray", address=ray_address, actors=2))
+
+
 def _vectors(path: Path) -> dict[str, tuple[int, np.ndarray]]:
     with Collection.open(path, readonly=True) as col:
         ids = col.store.keys_of_source(next(iter({it.source for it in col.store.get([1])})))

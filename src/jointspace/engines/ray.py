@@ -23,7 +23,7 @@ import numpy as np
 
 from jointspace.engines.base import Embedded, EmbeddedBatch, embed_prepared
 from jointspace.engines.local import prepare_options
-from jointspace.errors import JointspaceError
+from jointspace.errors import BadInputError, JointspaceError
 from jointspace.ingest.pipeline import Prepared, PrepareOptions, prepare_fenced
 
 if TYPE_CHECKING:
@@ -68,12 +68,15 @@ class RayEngine:
         prep = prepare_options(embedder, items, opts)
         size = opts.batch_size
         rows = [{_ROW: pickle.dumps((it, known_sha.get(it.key)))} for it in items]
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # commit in source order, like the local one
-        ctx.enable_progress_bars = False
         gpus = self.num_gpus
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if not gpus and self.actors >= cpus:  # each CPU actor holds a CPU: decoding would starve
+            raise BadInputError(
+                f"--actors {self.actors} would hold all {cpus:g} CPUs of the Ray cluster and "
+                "leave none for decoding",
+                hint=f"use at most {max(int(cpus) - 1, 1)} actors, or add nodes or GPUs")
         ds = (
             ray.data.from_items(rows, override_num_blocks=-(-len(rows) // size))
             # the memory request keeps decoding in its own tasks: Ray Data would otherwise fuse
@@ -84,6 +87,9 @@ class RayEngine:
                          compute=ray.data.ActorPoolStrategy(size=self.actors),
                          fn_constructor_kwargs={"model": embedder.name})
         )
+        # on this dataset's own copy of the context, not the process-wide one
+        ds.context.execution_options.preserve_order = True  # commit in source order, as local
+        ds.context.enable_progress_bars = False
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             yield _unpack(batch)
 
