@@ -38,7 +38,35 @@ def ray_address():
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
+        started = {p for p in _descendants(os.getpid()) - {os.getpid()} if _is_ray(p)}
+        assert len(started) >= 2  # at least the GCS and the raylet
         ray.shutdown()
+        deadline = time.monotonic() + 60
+        while _alive(started) and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for the processes to exit, not deciding on time
+        assert not _alive(started), "Ray processes left running after ray.shutdown()"
+
+
+def _is_ray(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return False
+    return b"ray::" in cmd or b"/ray/" in cmd  # gcs_server, raylet, agents, workers
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """The ``pids`` still running (zombies count as gone: they have exited)."""
+    out = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.add(pid)
+        except OSError:
+            pass
+    return out
 
 
 def _descendants(pid: int) -> set[int]:
