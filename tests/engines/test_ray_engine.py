@@ -144,7 +144,10 @@ def _report(r) -> dict:
 def test_same_vectors_report_and_errors_as_local(ray_address, tiny_clip_dir, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    files = sorted(COCO.rglob("*.jpg"))[:24] + [broken]
+    texts = {"short.txt": "a photo of a dog", "long.txt": " ".join(["a red car"] * 60)}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    files = sorted(COCO.rglob("*.jpg"))[:24] + [broken] + [tmp_path / n for n in texts]
     model = f"hf:{tiny_clip_dir}"
     reports = {}
     for name, engine in (("local", None), ("ray", load_engine("ray", address=ray_address))):
@@ -153,9 +156,10 @@ def test_same_vectors_report_and_errors_as_local(ray_address, tiny_clip_dir, tmp
             errors = [e.to_dict() for e in col.errors()]
             assert errors == [{"path": str(broken), "reason": errors[0]["reason"]}]
     assert _report(reports["ray"]) == _report(reports["local"])
-    assert reports["ray"].added == 24 and reports["ray"].failed == 1
+    assert reports["ray"].added == 26 and reports["ray"].failed == 1
+    assert reports["ray"].truncated == 1  # the long text, counted in the actor
     local, remote = _vectors(tmp_path / "local"), _vectors(tmp_path / "ray")
-    assert local.keys() == remote.keys() and len(local) == 24
+    assert local.keys() == remote.keys() and len(local) == 26
     for key, (i, v) in local.items():
         j, w = remote[key]
         assert i == j, key  # committed in source order: the same ids
@@ -163,7 +167,7 @@ def test_same_vectors_report_and_errors_as_local(ray_address, tiny_clip_dir, tmp
     # a re-run with nothing changed embeds nothing, on either engine
     with Collection.open(tmp_path / "ray") as col:
         again = col.add(files, batch_size=8, engine=load_engine("ray", address=ray_address))
-    assert (again.added, again.unchanged, again.failed) == (0, 24, 1)
+    assert (again.added, again.unchanged, again.failed) == (0, 26, 1)
 
 
 def test_resume_after_the_driver_is_killed(ray_address, tmp_path):
