@@ -26,7 +26,6 @@ MANIFEST_EXTENSIONS = frozenset({".csv", ".jsonl", ".parquet"})
 PATH_COLUMNS = ("path", "file", "filepath", "file_name", "filename", "image")
 TEXT_COLUMNS = ("text", "caption", "captions", "content", "body")
 ID_COLUMNS = ("id", "_id", "key")
-MAX_TEXT_FILE_BYTES = 10 * 1024 * 1024
 
 ScanResult = SourceItem | FileError
 
@@ -244,6 +243,14 @@ def _parse_cell(value: str | None) -> Any:
 
 def _pick(row: dict[str, Any], names: Sequence[str]) -> str | None:
     return next((n for n in names if n in row), None)
+
+
+def row_captions(row: dict[str, Any]) -> list[str]:
+    """The captions of a pairs row: ``captions`` (a list, or one string) or else ``caption``."""
+    caps = row.get("captions", row.get("caption"))
+    if caps is None:
+        return []
+    return [str(c) for c in caps] if isinstance(caps, list | tuple) else [str(caps)]
 
 
 def _as_text(value: Any) -> str | None:

@@ -24,7 +24,6 @@ import numpy as np
 from jointspace.models.base import Embedder
 
 log = logging.getLogger("jointspace.serve")
-BATCHED = ("texts", "images")
 
 
 @dataclass

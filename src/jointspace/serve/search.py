@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -74,19 +73,9 @@ def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[li
     if query.like is not None and image is None and query.q is not None:
         # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.
         text_weight = query.text_weight / max(query.image_weight, 1e-6)
-    extra: dict[str, Any] = {}
-    if query.hybrid != "off":
-        if not _supports("hybrid"):
-            raise BadInputError("hybrid (keyword + vector) search is not available",
-                                hint="search without hybrid")
-        extra["hybrid"] = query.hybrid
     hits = col.search(query.q, image=image, item_id=query.like, k=query.k + 1,
                       offset=query.offset, where=query.where or None, kind=query.kind,
                       negative=query.negatives or None, text_weight=text_weight,
                       image_weight=query.image_weight, negative_weight=query.negative_weight,
-                      **extra)
+                      hybrid=False if query.hybrid == "off" else query.hybrid)
     return hits[: query.k], len(hits) > query.k
-
-
-def _supports(option: str) -> bool:
-    return option in inspect.signature(Collection.search).parameters
