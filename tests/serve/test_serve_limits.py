@@ -15,7 +15,8 @@ from jointspace.errors import ImageDecodeError, PayloadTooLargeError
 from jointspace.models import register_backend
 from jointspace.models.hashing import HashEmbedder
 from jointspace.query import Collection
-from jointspace.serve.limits import Gate, ServiceBusyError, decode_upload
+from jointspace.serve.admission import Gate, ServiceBusyError
+from jointspace.serve.uploads import decode_upload
 
 MB = 1024 * 1024
 

@@ -23,9 +23,9 @@ from jointspace.serve.deps import (
     require_read,
     served_collection,
 )
-from jointspace.serve.limits import decode_upload, read_upload
 from jointspace.serve.state import Served
 from jointspace.serve.thumbs import Rendered, file_stamp, render_original, render_thumbnail
+from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
     s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 422, 503)})

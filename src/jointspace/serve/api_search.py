@@ -12,9 +12,10 @@ import jointspace
 from jointspace.serve import schemas
 from jointspace.serve.classify import classify_image, parse_labels
 from jointspace.serve.deps import check_file_count, get_state, require_read, served_collection
-from jointspace.serve.limits import decode_upload, read_upload, too_large
+from jointspace.serve.limits import too_large
 from jointspace.serve.search import SearchQuery, run_search
 from jointspace.serve.state import Served, ServeState
+from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api", responses={
     s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 503)})

@@ -4,7 +4,7 @@ Every model call goes through ``ModelWorker``: request threads submit work and b
 the worker thread takes the first waiting job, then drains whatever else is already queued and
 embeds all waiting texts (and all waiting images) of one model in a single call. Nothing waits
 on purpose, so a lone request pays no batching delay; under load the batches grow by themselves.
-Admission (how many may wait) is bounded outside, by ``limits.Gate``.
+Admission (how many may wait) is bounded outside, by ``admission.Gate``.
 
 ``BatchedEmbedder`` wraps a real embedder so a ``Collection`` uses the worker transparently.
 """

@@ -8,8 +8,8 @@ from typing import Any, BinaryIO
 
 from jointspace.errors import BadInputError
 from jointspace.query import Collection, Hit
-from jointspace.serve.limits import decode_upload, read_upload
 from jointspace.serve.settings import ServeSettings
+from jointspace.serve.uploads import decode_upload, read_upload
 
 MAX_WEIGHT = 100.0
 HYBRID_MODES = {"": "off", "off": "off", "false": "off", "0": "off", "no": "off",

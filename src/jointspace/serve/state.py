@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.query import Collection
+from jointspace.serve.admission import Gate
 from jointspace.serve.auth import ADMIN, TokenStore
 from jointspace.serve.batching import BatchedEmbedder, ModelWorker
 from jointspace.serve.classify import ClassifierCache
-from jointspace.serve.limits import Gate
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.thumbs import ThumbnailCache
 
