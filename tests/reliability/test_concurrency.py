@@ -178,13 +178,12 @@ def test_searches_during_ingest_see_commits_and_removals(tmp_path, readers):
         searches = [_cli_search(col_dir)]
     else:
         pytest.importorskip("uvicorn")
-        from relsupport import live_server
-
-        from jointspace.serve.run import build
+        from jointspace.serve.run import build, serving_in_thread
         from jointspace.serve.settings import ServeSettings
 
-        app, state = build([str(col_dir)], ServeSettings(log_level="warning"))
-        server = live_server(app)
+        settings = ServeSettings(log_level="warning")
+        app, state = build([str(col_dir)], settings)
+        server = serving_in_thread(app, state, settings)
         base = server.__enter__()
         opened.append(_Closer(lambda: (server.__exit__(None, None, None), state.close())))
         searches = [_http_search(base, "col") for _ in range(3)]

@@ -87,6 +87,17 @@ class TextsSource:
     id: str = "texts"
     prune: bool = False
 
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for name in ("ids", "metadata"):
+            given = getattr(self, name)
+            if given is not None and len(given) != n:
+                raise BadInputError(f"{n} texts but {len(given)} {name}",
+                                    hint=f"give exactly one {name} entry per text, in order")
+        if self.ids is not None and len({str(i) for i in self.ids}) != n:
+            raise BadInputError("ids must be unique within one call",
+                                hint="each id names one text; send each text once")
+
     def scan(self) -> Iterator[ScanResult]:
         for i, text in enumerate(self.texts):
             key = f"{self.id}#{self.ids[i] if self.ids is not None else i}"

@@ -13,7 +13,7 @@ from jointspace.serve import schemas
 from jointspace.serve.classify import classify_image, parse_labels
 from jointspace.serve.deps import check_file_count, get_state, require_read, served_collection
 from jointspace.serve.limits import too_large
-from jointspace.serve.search import SearchQuery, run_search
+from jointspace.serve.search import SearchQuery, hit_json, run_search
 from jointspace.serve.state import Served, ServeState
 from jointspace.serve.uploads import decode_upload, read_upload
 
@@ -35,6 +35,7 @@ def health(request: Request) -> JSONResponse:
                   "rejected": state.model_gate.rejected, "model_calls": state.worker.stats.calls,
                   "embedded": state.worker.stats.items,
                   "largest_batch": state.worker.stats.largest_batch},
+        "connections": state.connections.stats(),
     })
 
 
@@ -106,7 +107,7 @@ async def _search(state: ServeState, served: Served, query: SearchQuery) -> JSON
                                        state.settings.max_image_pixels)
     return JSONResponse({
         "collection": served.name, "query": query.echo(),
-        "results": [h.to_dict() for h in hits], "k": query.k, "offset": query.offset,
+        "results": [hit_json(h, state.settings) for h in hits], "k": query.k, "offset": query.offset,
         "next_offset": query.offset + query.k if more else None,
         "took_ms": round((time.perf_counter() - start) * 1000, 2),
     })

@@ -9,13 +9,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import UploadFile
 
-from jointspace.errors import NotFoundError
+from jointspace.errors import BadInputError, NotFoundError
 from jointspace.serve.auth import ADMIN, READ, authorize
 from jointspace.serve.limits import too_large
 from jointspace.serve.state import Served, ServeState
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `jointspace token create`")
-_ITEM_ID = re.compile(r"[0-9]{1,18}")
+_ITEM_ID = re.compile(r"[0-9]{1,18}")  # always below MAX_ITEM_ID
+MAX_ITEM_ID = 2**63 - 1
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]  # documents the scheme
 
 
@@ -40,6 +41,14 @@ def require_admin(request: Request, _: Bearer) -> str:
 def served_collection(name: str, request: Request) -> Served:
     """The collection named in the path; 404 for anything else."""
     return get_state(request).get(name)
+
+
+def check_item_ids(ids: list[int], what: str = "ids") -> list[int]:
+    """400 for ids no item can have (SQLite ids are signed 64-bit), instead of an overflow."""
+    if any(not 0 <= i <= MAX_ITEM_ID for i in ids):
+        raise BadInputError(f"{what} must be item ids, integers from 0 to {MAX_ITEM_ID}",
+                            hint="use the ids search returns")
+    return ids
 
 
 def parse_item_id(item_id: str) -> int:

@@ -61,6 +61,8 @@ class HealthResponse(BaseModel):
     version: str
     collections: int
     queue: dict[str, int]
+    connections: dict[str, int] = Field(description="open, refused (503 at accept), timed_out "
+                                                    "(408: head or body too slow), max, per_client")
 
 
 class LabelScore(BaseModel):

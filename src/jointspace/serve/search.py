@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from jointspace.errors import BadInputError
 from jointspace.query import Collection, Hit
+from jointspace.serve.deps import check_item_ids
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.uploads import decode_upload, read_upload
 
@@ -46,6 +48,8 @@ class SearchQuery:
         if self.q is None and self.image is None and self.like is None:
             raise BadInputError("nothing to search for",
                                 hint="give q (text), an image upload, or like (an item id)")
+        if self.like is not None:
+            check_item_ids([self.like], "like")
         if not 1 <= self.k <= settings.max_k or not 0 <= self.offset <= 10_000:
             raise BadInputError(f"k must be 1..{settings.max_k} and offset 0..10000")
         if len(self.negatives) > settings.max_negatives:
@@ -79,3 +83,11 @@ def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[li
                       image_weight=query.image_weight, negative_weight=query.negative_weight,
                       hybrid=False if query.hybrid == "off" else query.hybrid)
     return hits[: query.k], len(hits) > query.k
+
+
+def hit_json(hit: Hit, settings: ServeSettings) -> dict[str, Any]:
+    """A hit as the API returns it; with ``hide_paths`` its ``path`` is the file's name only."""
+    out = hit.to_dict()
+    if settings.hide_paths and "path" in out:
+        out["path"] = os.path.basename(out["path"])
+    return out

@@ -1,0 +1,75 @@
+"""ASGI middleware around the routes: security headers on every response, tokens checked first.
+
+``TokenGateMiddleware`` answers 401 for an ``/api/`` request (but ``/api/health``) without a
+valid token as soon as its headers are in, before any body is read: FastAPI would otherwise parse
+a whole multipart upload before its auth dependency runs. Roles (403) are still checked by the
+routes' dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jointspace.errors import JointspaceError
+from jointspace.serve.auth import READ, TokenStore, authorize
+
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY")]
+OPEN_PATHS = frozenset({"/api/health"})
+
+
+class SecurityHeadersMiddleware:
+    """Adds nosniff / no-referrer / no-framing to every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class TokenGateMiddleware:
+    """401 (or 500 when the tokens file broke) before the body of an unauthenticated API call."""
+
+    def __init__(self, app, tokens: TokenStore | None) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (self.tokens is None or scope["type"] != "http" or scope["method"] == "OPTIONS"
+                or not scope["path"].startswith("/api/") or scope["path"] in OPEN_PATHS):
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", [])
+        authorization = next((v.decode("latin-1") for k, v in headers if k == b"authorization"),
+                             None)
+        try:
+            authorize(self.tokens, authorization, READ)
+        except JointspaceError as exc:
+            await _refuse(send, exc, has_body=any(k in (b"content-length", b"transfer-encoding")
+                                                  for k, _ in headers))
+            return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send, exc: JointspaceError, has_body: bool) -> None:
+    body = json.dumps({"error": {"type": type(exc).__name__, "message": exc.message,
+                                 "hint": exc.hint}}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if exc.http_status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if has_body:  # the unread body is not worth waiting for: the connection ends here
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

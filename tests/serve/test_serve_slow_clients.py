@@ -1,0 +1,194 @@
+"""Slow and greedy clients: per-client and global connection caps, head and body deadlines,
+tokens checked before a body is read. Raw sockets on loopback; distinct client addresses come
+from binding to other 127.0.0.0/8 addresses. Outcomes are decided by what the server sends
+(503 / 408 / 401 bytes, EOF, its own counters), never by how long something took."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+HALF_HEAD = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # never finished
+WAIT_S = 20  # bound on any wait below; reaching it means failure, not success
+
+
+def addr(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def connect(url: str, source: str = "127.0.0.1") -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((source, 0))
+    s.settimeout(WAIT_S)
+    s.connect(addr(url))
+    return s
+
+
+def read_until_closed(s: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded by WAIT_S)."""
+    chunks = []
+    while True:
+        try:
+            data = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def read_response(s: socket.socket) -> bytes:
+    """One complete response with a Content-Length body, leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def health(url: str, source: str = "127.0.0.1") -> dict:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
+        return client.get(f"{url}/api/health").json()["connections"]
+
+
+def wait_for(predicate, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return value
+
+
+def test_one_greedy_client_cannot_starve_others(start_server, demo_collection):
+    url = start_server([demo_collection], max_connections=128, max_connections_per_client=16,
+                       header_timeout_s=60)
+    attacker = [connect(url, "127.0.0.2") for _ in range(300)]
+    try:
+        for s in attacker:
+            s.sendall(HALF_HEAD)
+        # the server refuses all but 16 at accept time: 284 sockets get a 503 and EOF ...
+        answered, pending = [], set(attacker)
+        while len(answered) < 284:
+            ready, _, _ = select.select(list(pending), [], [], WAIT_S)
+            assert ready, f"only {len(answered)} of 300 connections answered"
+            for s in ready:
+                answered.append(read_until_closed(s))
+                pending.discard(s)
+        assert all(a.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in a for a in answered)
+        # ... and holds the 16 others open, waiting for their headers
+        assert len(pending) == 16
+        assert not select.select(list(pending), [], [], 0)[0]
+        stats = health(url)
+        assert stats["refused"] == 284 and stats["open"] >= 17 and stats["timed_out"] == 0
+        # meanwhile everyone else is served, from this address and from a third one
+        for source in ("127.0.0.1", "127.0.0.3"):
+            with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
+                for i in range(10):
+                    r = client.get(f"{url}/api/collections/demo/search", params={"q": f"red {i}"})
+                    assert r.status_code == 200, r.text
+    finally:
+        for s in attacker:
+            s.close()
+    wait_for(lambda: health(url)["open"] <= 1, "the attacker's connections to be released")
+
+
+def test_global_cap_refuses_at_accept_time(start_server, demo_collection):
+    url = start_server([demo_collection], max_connections=20, max_connections_per_client=0,
+                       header_timeout_s=60)
+    held = [connect(url) for _ in range(20)]
+    try:
+        extra = connect(url)  # accepted after the 20 above (one listening socket, in order)
+        got = read_until_closed(extra)
+        extra.close()
+        assert got.startswith(b"HTTP/1.1 503 ") and b"too many open connections" in got
+        assert not select.select(held, [], [], 0)[0]  # the 20 are held, not answered
+    finally:
+        for s in held:
+            s.close()
+    stats = wait_for(lambda: (h := health(url))["open"] <= 1 and h, "the held connections to go")
+    assert stats["refused"] == 1 and stats["max"] == 20
+
+
+def test_head_deadline_closes_silent_and_trickling_clients(start_server, demo_collection):
+    url = start_server([demo_collection], header_timeout_s=1.0)
+    silent = connect(url)
+    silent.sendall(HALF_HEAD)
+    trickler = connect(url)
+    stop = threading.Event()
+
+    def trickle():  # a header that never ends, one byte at a time: data must not extend the deadline
+        try:
+            trickler.sendall(b"GET /api/health HTTP/1.1\r\nX-Slow: ")
+            while not stop.wait(0.05):
+                trickler.sendall(b"a")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    keepalive = connect(url)  # one full request, then a second one that never completes
+    keepalive.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert read_response(keepalive).startswith(b"HTTP/1.1 200 ")
+    keepalive.sendall(HALF_HEAD)
+    try:
+        for s in (silent, keepalive):
+            got = read_until_closed(s)
+            assert got.startswith(b"HTTP/1.1 408 "), got[:80]
+        # closed while it was still sending: the 408 may be lost to the reset, the close is not
+        got = read_until_closed(trickler)
+        assert got == b"" or got.startswith(b"HTTP/1.1 408 "), got[:80]
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+        for s in (silent, trickler, keepalive):
+            s.close()
+    assert health(url)["timed_out"] == 3
+
+
+def test_body_deadline_closes_a_stalled_upload(start_server, demo_collection):
+    url = start_server([demo_collection], body_timeout_s=1.0)
+    s = connect(url)
+    s.sendall(b"POST /api/collections/demo/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 100000\r\n\r\n"
+              b"--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nred")
+    try:
+        got = read_until_closed(s)
+    finally:
+        s.close()
+    assert got.startswith(b"HTTP/1.1 408 "), got[:80]
+    assert health(url)["timed_out"] == 1
+    assert httpx.get(f"{url}/api/collections/demo/search", params={"q": "red"}).status_code == 200
+
+
+def test_token_is_checked_before_the_body_is_read(start_server, demo_collection, tokens):
+    url = start_server([demo_collection], tokens_file=tokens["file"], body_timeout_s=60)
+    for path in ("/api/collections/demo/search", "/api/collections/demo/items",
+                 "/api/collections/demo/classify"):
+        s = connect(url)
+        # 10 MB declared, not one byte sent: the answer cannot have waited for the body
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+                  + b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+                  b"Content-Length: 10000000\r\n\r\n")
+        try:
+            got = read_until_closed(s)  # and it closes the connection instead of awaiting it
+        finally:
+            s.close()
+        head = got.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 401 ") and b"www-authenticate: bearer" in head, got
+        assert b"connection: close" in head
+    read = {"Authorization": f"Bearer {tokens['read']}"}
+    r = httpx.post(f"{url}/api/collections/demo/search", data={"q": "red"}, headers=read)
+    assert r.status_code == 200
