@@ -170,6 +170,27 @@ def test_mismatched_text_lists_are_400(admin_server, body):
     assert httpx.get(col_url(url), headers=admin).json()["count"] == 30  # nothing added
 
 
+def test_texts_without_ids_never_replace_other_calls_texts(admin_server):
+    url, admin, _ = admin_server
+    first = httpx.post(f"{col_url(url)}/texts", json={"texts": ["alpha note"]}, headers=admin)
+    second = httpx.post(f"{col_url(url)}/texts", json={"texts": ["beta note"]}, headers=admin)
+    assert first.json()["added"] == second.json()["added"] == 1  # not "updated": both kept
+    again = httpx.post(f"{col_url(url)}/texts", json={"texts": ["alpha note"]}, headers=admin)
+    assert again.json()["unchanged"] == 1 and again.json()["ids"] == first.json()["ids"]
+    for r, text in ((first, "alpha note"), (second, "beta note")):
+        got = httpx.get(f"{col_url(url)}/items/{r.json()['ids'][0]}", headers=admin).json()
+        assert got["text"] == text
+    assert httpx.get(col_url(url), headers=admin).json()["count"] == 32
+
+
+def test_remove_ids_must_be_integers(admin_server):
+    url, admin, _ = admin_server
+    for ids in ([True], ["1"], [1.5]):
+        r = httpx.post(f"{col_url(url)}/remove", json={"ids": ids}, headers=admin)
+        assert r.status_code == 422, (ids, r.text)
+    assert httpx.get(col_url(url), headers=admin).json()["count"] == 30
+
+
 # --- uploads that fail leave nothing behind --------------------------------------------------
 class PickyPreprocessor(GridPreprocessor):
     """Refuses images 13 pixels wide: a per-file failure while indexing."""

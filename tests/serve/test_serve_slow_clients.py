@@ -12,7 +12,11 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
+
+from jointspace.query import Collection
 
 HALF_HEAD = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # never finished
 WAIT_S = 20  # bound on any wait below; reaching it means failure, not success
@@ -192,3 +196,27 @@ def test_token_is_checked_before_the_body_is_read(start_server, demo_collection,
     read = {"Authorization": f"Bearer {tokens['read']}"}
     r = httpx.post(f"{url}/api/collections/demo/search", data={"q": "red"}, headers=read)
     assert r.status_code == 200
+
+
+def test_a_client_that_stops_reading_is_dropped(start_server, tmp_path):
+    big = tmp_path / "big.png"  # ~8 MB of noise: more than the socket buffers hold
+    noise = np.random.default_rng(0).integers(0, 256, (1700, 1700, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    col = Collection.create(tmp_path / "demo", model="hash:16")
+    col.add(tmp_path / "big.png", workers=0)
+    item = col.search("x", k=1)[0].id
+    col.close()
+    url = start_server([tmp_path / "demo"], send_timeout_s=1.0)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(WAIT_S)
+    s.connect(addr(url))
+    s.sendall(f"GET /api/collections/demo/items/{item}/original HTTP/1.1\r\n"
+              "Host: 127.0.0.1\r\n\r\n".encode())
+    try:
+        wait_for(lambda: health(url)["timed_out"] == 1, "the stalled response to be dropped")
+        got = read_until_closed(s)  # what was in flight, then the end: not the whole file
+    finally:
+        s.close()
+    assert got.startswith(b"HTTP/1.1 200 ") and len(got) < big.stat().st_size
+    assert httpx.get(f"{url}/api/collections/demo/items/{item}").status_code == 200

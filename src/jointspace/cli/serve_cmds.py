@@ -49,6 +49,8 @@ def serve(
         min=0.1, help="Seconds a client has to send a request's headers (408 after).")] = 10.0,
     body_timeout: Annotated[float, typer.Option(
         min=0.1, help="Seconds a client has to send a request's body (408 after).")] = 60.0,
+    send_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a response may wait on a client that stopped reading it.")] = 30.0,
     hide_paths: Annotated[bool, typer.Option(
         "--hide-paths", help="Return file names only, never the server's absolute paths.")]
     = False,
@@ -64,7 +66,7 @@ def serve(
         max_image_pixels=int(max_image_megapixels * 1_000_000), max_files=max_files,
         queue_size=queue_size, search_threads=threads, max_connections=max_connections,
         max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
-        body_timeout_s=body_timeout, hide_paths=hide_paths, log_level=log_level,
+        body_timeout_s=body_timeout, send_timeout_s=send_timeout, hide_paths=hide_paths, log_level=log_level,
     )
     app, state = build(collections, settings)
     shown = f"[{host}]" if ":" in host else host

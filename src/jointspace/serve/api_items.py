@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -111,14 +112,15 @@ async def add_images(
 @router.post("/texts", response_model=schemas.AddResponse, tags=["admin"])
 async def add_texts(request: Request, served: Col, _: Admin, body: schemas.TextsIn
                     ) -> JSONResponse:
-    """Add texts (re-sending an id updates that text)."""
+    """Add texts (re-sending an id updates that text; without ids a text is keyed by its
+    content, so re-sending it changes nothing and other calls' texts are never replaced)."""
     state = get_state(request)
     col = served.collection
+    ids = body.ids if body.ids is not None else [_content_id(t) for t in body.texts]
 
     def work() -> dict[str, Any]:
-        report = col.add_texts(body.texts, ids=body.ids, metadata=body.metadata, source="api")
-        keys = [f"api#{i}" for i in (body.ids or range(len(body.texts)))]
-        return _report(report, _ids_of(served, keys))
+        report = col.add_texts(body.texts, ids=ids, metadata=body.metadata, source="api")
+        return _report(report, _ids_of(served, [f"api#{i}" for i in ids]))
 
     _check_writable(served)
     return JSONResponse(_public(await state.run_write(work), state.settings))
@@ -207,6 +209,10 @@ def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[s
     indexed = set(served.collection.store.fingerprints([str(p) for p in written]))
     remove_files([p for p in written if str(p) not in indexed])  # stored but failed to index
     return _report(report, ids)
+
+
+def _content_id(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _public(report: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:

@@ -9,6 +9,8 @@ graceful shutdown. ``GuardedH11Protocol`` adds, per connection:
   connection (or the previous response) — trickling bytes does not extend it; 408 then close;
 - a body deadline: a declared body must arrive within ``body_timeout_s`` of its head, whether or
   not the app is still reading it (a 401 sent before the body keeps counting); 408 then close;
+- a send deadline: a response the client stops reading (the write buffer stays full for
+  ``send_timeout_s``) is abandoned and the connection aborted;
 - admission at accept time: beyond ``per_client`` open connections from one address, or beyond
   ``max_connections`` in all, the connection gets a 503 and is closed before anything is read.
 
@@ -34,9 +36,10 @@ class ConnectionGuard:
     per_client: int  # 0: no per-client cap (e.g. behind a reverse proxy: one address)
     header_timeout_s: float
     body_timeout_s: float
+    send_timeout_s: float
     per_address: Counter = field(default_factory=Counter)  # open connections by client address
     refused: int = 0  # connections closed at accept time (503)
-    timed_out: int = 0  # connections closed by a head or body deadline (408)
+    timed_out: int = 0  # connections closed by a head or body deadline (408), or a send one
 
     @property
     def open(self) -> int:
@@ -74,6 +77,7 @@ class GuardedH11Protocol(H11Protocol):
         self._address: str | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: object = None  # the h11 state the deadline is for
+        self._send_deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         address = self.client[0] if self.client else "?"
         g = self.guard
@@ -88,6 +92,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        self._cancel_send_deadline()
         if self._address is not None:
             self.guard.per_address[self._address] -= 1
             if self.guard.per_address[self._address] <= 0:
@@ -104,6 +109,26 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._watch()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None:
+            self._send_deadline = self.loop.call_later(self.guard.send_timeout_s,
+                                                       self._send_expired)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_send_deadline()
+
+    def _cancel_send_deadline(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _send_expired(self) -> None:
+        self._send_deadline = None
+        self.guard.timed_out += 1
+        self.transport.abort()  # close() would wait for the buffer the client is not reading
 
     def _watch(self) -> None:
         """Arm the deadline for what the client owes now: a head (IDLE) or a body (SEND_BODY)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 
 class ErrorBody(BaseModel):
@@ -88,12 +88,13 @@ class AddResponse(BaseModel):
 
 class TextsIn(BaseModel):
     texts: list[str] = Field(min_length=1, max_length=1000)
-    ids: list[str] | None = Field(None, description="Stable keys; re-sending a key updates it")
+    ids: list[str] | None = Field(None, description="Stable keys, one per text; re-sending a "
+                                  "key updates it. Default: each text's content hash")
     metadata: list[dict[str, Any]] | None = None
 
 
 class RemoveIn(BaseModel):
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    ids: list[StrictInt] = Field(default_factory=list, max_length=10_000)  # true is not item 1
     where: list[str] | None = Field(None, description="Metadata filters, e.g. 'year<2000'")
 
 

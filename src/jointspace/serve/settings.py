@@ -32,6 +32,7 @@ class ServeSettings:
     max_connections_per_client: int = 64  # from one address; 0 = no cap (e.g. behind a proxy)
     header_timeout_s: float = 10.0  # to send a request's line and headers (408 and closed after)
     body_timeout_s: float = 60.0  # to send a declared body, from its headers (408 after)
+    send_timeout_s: float = 30.0  # a response the client stops reading is dropped after this
     queue_size: int = 64  # model requests admitted at once (running + waiting); 503 above
     search_threads: int = 16  # threads running admitted searches; mostly waiting on the model
     # worker, and the more wait together the larger its batches (see benchmarks/serve_load.py)

@@ -56,7 +56,8 @@ class ServeState:
         self.write_pool = ThreadPoolExecutor(1, "jointspace-write")  # one writer at a time
         self.connections = ConnectionGuard(settings.max_connections,
                                            settings.max_connections_per_client,
-                                           settings.header_timeout_s, settings.body_timeout_s)
+                                           settings.header_timeout_s, settings.body_timeout_s,
+                                           settings.send_timeout_s)
         self.thumbnails = ThumbnailCache(settings.thumbnail_cache_bytes)
         self.classifiers = ClassifierCache()
         self.collections: dict[str, Served] = {}
