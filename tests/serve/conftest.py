@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from schema_check import patch_httpx
 from serve_helpers import COLORS, SHAPES, shape_image
 
 from jointspace.query import Collection
@@ -99,3 +100,9 @@ def tokens(tmp_path) -> dict[str, str]:
     path = tmp_path / "tokens.txt"
     return {"file": str(path), "read": create_token(path, "read", "tests"),
             "admin": create_token(path, "admin", "tests")}
+
+
+@pytest.fixture(autouse=True)
+def responses_match_their_schemas(monkeypatch):
+    """Every API response a test receives is validated against the declared OpenAPI schema."""
+    patch_httpx(monkeypatch)

@@ -27,6 +27,7 @@ from jointspace.serve.search import hit_json
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.state import Served
 from jointspace.serve.thumbs import (
+    BROWSER_TYPES,
     Rendered,
     file_stamp,
     indexed_root,
@@ -44,11 +45,12 @@ from jointspace.serve.uploads import (
 )
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
-    s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 422, 503)})
+    s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Admin = Annotated[str, Depends(require_admin)]
 Col = Annotated[Served, Depends(served_collection)]
-_IMAGE_RESPONSE = {200: {"content": {"image/jpeg": {}, "image/png": {}}}}
+_IMAGE_RESPONSE = {200: {"content": {t: {} for t in sorted(set(BROWSER_TYPES.values()))}},
+                   304: {"description": "Not modified (If-None-Match matched the ETag)"}}
 
 
 @router.get("/items/{item_id}", response_model=schemas.HitOut, tags=["items"])

@@ -18,7 +18,7 @@ from jointspace.serve.state import Served, ServeState
 from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api", responses={
-    s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 503)})
+    s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Col = Annotated[Served, Depends(served_collection)]
 HYBRID_HELP = ("Fuse keyword (BM25 over text and metadata) with vector results: off, on (= "

@@ -10,13 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import jointspace
 from jointspace.errors import JointspaceError, NotFoundError
 from jointspace.serve import api_items, api_search
 from jointspace.serve.limits import BodyLimitMiddleware
-from jointspace.serve.middleware import SecurityHeadersMiddleware, TokenGateMiddleware
+from jointspace.serve.middleware import (
+    HostCheckMiddleware,
+    SecurityHeadersMiddleware,
+    TokenGateMiddleware,
+)
 from jointspace.serve.settings import check_cors
 from jointspace.serve.state import ServeState
 
@@ -51,7 +54,7 @@ def create_app(state: ServeState) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"], allow_credentials=False,
                            allow_headers=["authorization", "content-type"])
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts())
+    app.add_middleware(HostCheckMiddleware, allowed=settings.hosts())
     app.add_middleware(SecurityHeadersMiddleware)
     return app
 

@@ -1,4 +1,4 @@
-"""ASGI middleware around the routes: security headers on every response, tokens checked first.
+"""ASGI middleware around the routes: security headers, Host check, tokens checked first.
 
 ``TokenGateMiddleware`` answers 401 for an ``/api/`` request (but ``/api/health``) without a
 valid token as soon as its headers are in, before any body is read: FastAPI would otherwise parse
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from jointspace.errors import JointspaceError
+from jointspace.errors import BadInputError, JointspaceError
 from jointspace.serve.auth import READ, TokenStore, authorize
 
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
@@ -36,6 +36,41 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HostCheckMiddleware:
+    """400 (in the one error shape) for a Host header outside ``allowed`` (``*`` allows any).
+
+    Entries may be ``*.example.org``. Unlike Starlette's TrustedHostMiddleware, IPv6 literals
+    (``[::1]:8000``) are parsed, and the refusal is JSON like every other error.
+    """
+
+    def __init__(self, app, allowed: list[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed
+        self.exact = {h.lower() for h in allowed if not h.startswith("*.")}
+        self.suffixes = tuple(h[1:].lower() for h in allowed if h.startswith("*."))
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.any or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
+        host = host_name(raw.decode("latin-1"))
+        if host in self.exact or (host and host.endswith(self.suffixes)):
+            await self.app(scope, receive, send)
+            return
+        await _refuse(send, BadInputError(
+            "invalid Host header", hint="use the address the service was started for; "
+            "the admin can allow more with --allowed-host"), has_body=True)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without port or IPv6 brackets, lower-cased."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 class TokenGateMiddleware:
