@@ -368,15 +368,20 @@ def test_compaction_while_searching(tmp_path):
                 except Exception as exc:  # noqa: BLE001 - recorded, fails the test below
                     errors.append(repr(exc))
 
+    def searches_reach(n: int) -> None:  # waits on the reader's progress, bounded
+        deadline = time.monotonic() + 30
+        while done[0] < n and not errors:
+            assert thread.is_alive() and time.monotonic() < deadline, f"{done[0]} searches"
+            time.sleep(0.005)
+
     thread = threading.Thread(target=read)
     thread.start()
     try:
-        time.sleep(0.3)
+        searches_reach(5)  # the reader is running before compaction starts ...
         out = compact_collection(tmp_path / "col")
-        time.sleep(0.3)
+        searches_reach(done[0] + 5)  # ... and keeps finding full pages after it
     finally:
         stop.set()
         thread.join(30)
     assert not errors, errors[:3]
     assert out["tombstones_removed"] == 999 and out["bytes_after"] < out["bytes_before"]
-    assert done[0] > 10

@@ -32,7 +32,8 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse({
         "status": "ok", "version": jointspace.__version__, "collections": len(state.collections),
         "queue": {"in_flight": state.model_gate.in_flight, "capacity": state.model_gate.capacity,
-                  "rejected": state.model_gate.rejected, "model_calls": state.worker.stats.calls,
+                  "rejected": state.model_gate.rejected, "waiting": state.worker.waiting,
+                  "model_calls": state.worker.stats.calls,
                   "embedded": state.worker.stats.items,
                   "largest_batch": state.worker.stats.largest_batch},
         "connections": state.connections.stats(),

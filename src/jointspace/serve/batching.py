@@ -57,6 +57,11 @@ class ModelWorker:
             return np.zeros((0, embedder.dim), np.float32)
         return self._submit(_Job(kind, embedder, list(inputs)))
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the model thread (not counting the batch it is running)."""
+        return self._queue.qsize()
+
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the worker thread (unbatched model work)."""
         return self._submit(_Job("call", fn, args))
