@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -95,6 +96,13 @@ def resolve_within(path: str, root: str) -> str:
     if not _within(real, root):
         raise NotFoundError("the item's file now resolves outside the folder it was indexed from",
                             hint="re-index the collection; the file was replaced or moved")
+    try:
+        regular = stat.S_ISREG(os.stat(real).st_mode)
+    except OSError:
+        regular = False
+    if not regular:  # gone, or a FIFO / device that would block a thread reading it
+        raise NotFoundError("the item's file is no longer available",
+                            hint="re-index the collection to drop missing files")
     return real
 
 
