@@ -267,3 +267,18 @@ def test_hide_paths_serves_no_absolute_paths(start_server, writable_collection, 
     assert new["path"].endswith(".png") and "/" not in new["path"]
     thumb = httpx.get(f"{col_url(url)}/items/{images[0]['id']}/thumbnail", headers=admin)
     assert thumb.status_code == 200  # files are still served, by id
+
+
+def test_hide_paths_also_keeps_paths_out_of_errors(start_server, writable_collection, tokens):
+    from jointspace.store import LocalStore
+
+    url = start_server([writable_collection], tokens_file=tokens["file"], hide_paths=True)
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    other = LocalStore.open(writable_collection)
+    other.acquire_writer(0)  # another writer holds the collection
+    try:
+        r = httpx.delete(f"{col_url(url)}/items/1", headers=admin, timeout=30)
+    finally:
+        other.close()
+    assert r.status_code == 409 and r.json()["error"]["type"] == "CollectionLockedError"
+    assert str(writable_collection) not in r.text and "writing to demo" in r.text

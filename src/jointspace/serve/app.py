@@ -20,6 +20,7 @@ from jointspace.serve.middleware import (
     SecurityHeadersMiddleware,
     TokenGateMiddleware,
 )
+from jointspace.serve.search import scrub_paths
 from jointspace.serve.settings import check_cors
 from jointspace.serve.state import ServeState
 
@@ -43,7 +44,7 @@ def create_app(state: ServeState) -> FastAPI:
     app.include_router(api_search.router)
     app.include_router(api_items.router)
     _add_static(app)
-    _add_error_handlers(app)
+    _add_error_handlers(app, settings.hide_paths)
     # added innermost first: the body limit sees requests last, the security headers first;
     # tokens are checked before any body is read, after CORS has answered preflights
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -87,7 +88,10 @@ def error_response(status: int, kind: str, message: str, hint: str | None = None
                         status_code=status, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, hide_paths: bool) -> None:
+    def public(text: str | None) -> str | None:
+        return scrub_paths(text) if hide_paths and text else text
+
     @app.exception_handler(JointspaceError)
     async def jointspace_error(_: Request, exc: JointspaceError) -> JSONResponse:
         headers = {}
@@ -95,7 +99,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if exc.http_status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(exc.http_status, type(exc).__name__, exc.message, exc.hint, headers)
+        return error_response(exc.http_status, type(exc).__name__, public(exc.message),
+                              public(exc.hint), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -91,3 +92,11 @@ def hit_json(hit: Hit, settings: ServeSettings) -> dict[str, Any]:
     if settings.hide_paths and "path" in out:
         out["path"] = os.path.basename(out["path"])
     return out
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"(),;:/]+/)+[^\s'\"(),;:/]*")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (error messages under hide_paths)."""
+    return _ABSOLUTE_PATH.sub(lambda m: os.path.basename(m.group(0).rstrip("/")) or "…", text)
