@@ -76,29 +76,30 @@ def wait_for(predicate, what: str):
     return value
 
 
-def test_one_greedy_client_cannot_starve_others(start_server, demo_collection):
+def test_idle_connections_cannot_starve_real_requests(start_server, demo_collection):
     url = start_server([demo_collection], max_connections=128, max_connections_per_client=16,
                        header_timeout_s=60)
-    attacker = [connect(url, "127.0.0.2") for _ in range(300)]
+    attacker = []
     try:
-        for s in attacker:
+        for _ in range(300):  # hundreds of half-open requests from one address
+            s = connect(url, "127.0.0.2")
             s.sendall(HALF_HEAD)
-        # the server refuses all but 16 at accept time: 284 sockets get a 503 and EOF ...
-        answered, pending = [], set(attacker)
-        while len(answered) < 284:
+            attacker.append(s)
+        # each connection over the cap evicted that address's oldest idle one: 284 were closed
+        # (408, the head being incomplete), 16 are held waiting for their headers
+        closed, pending = [], set(attacker)
+        while len(closed) < 284:
             ready, _, _ = select.select(list(pending), [], [], WAIT_S)
-            assert ready, f"only {len(answered)} of 300 connections answered"
+            assert ready, f"only {len(closed)} of 300 connections closed"
             for s in ready:
-                answered.append(read_until_closed(s))
+                closed.append(read_until_closed(s))
                 pending.discard(s)
-        assert all(a.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in a for a in answered)
-        # ... and holds the 16 others open, waiting for their headers
-        assert len(pending) == 16
-        assert not select.select(list(pending), [], [], 0)[0]
-        stats = health(url)
-        assert stats["refused"] == 284 and stats["open"] >= 17 and stats["timed_out"] == 0
-        # meanwhile everyone else is served, from this address and from a third one
-        for source in ("127.0.0.1", "127.0.0.3"):
+        assert all(c == b"" or c.startswith(b"HTTP/1.1 408 ") for c in closed)
+        assert len(pending) == 16 and not select.select(list(pending), [], [], 0)[0]
+        stats = health(url, "127.0.0.3")
+        assert (stats["evicted"], stats["refused"], stats["timed_out"]) == (284, 0, 0)
+        # real requests are served, from other addresses and from the attacker's own
+        for source in ("127.0.0.1", "127.0.0.3", "127.0.0.2"):
             with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
                 for i in range(10):
                     r = client.get(f"{url}/api/collections/demo/search", params={"q": f"red {i}"})
@@ -109,21 +110,54 @@ def test_one_greedy_client_cannot_starve_others(start_server, demo_collection):
     wait_for(lambda: health(url)["open"] <= 1, "the attacker's connections to be released")
 
 
-def test_global_cap_refuses_at_accept_time(start_server, demo_collection):
+BUSY_HEAD = (b"POST /api/collections/demo/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000\r\n\r\n"
+             b"--XyZ")  # a request in progress: its body is still coming
+
+
+def busy_connections(url: str, n: int, source: str, observer: str) -> list[socket.socket]:
+    """``n`` connections from ``source`` each in the middle of a request, once the server has
+    seen every head (read from ``observer``'s view of the counters)."""
+    conns = [connect(url, source) for _ in range(n)]
+    for s in conns:
+        s.sendall(BUSY_HEAD)
+    wait_for(lambda: (h := health(url, observer))["open"] == n + 1 and h["idle"] == 0,
+             f"{n} requests in progress")
+    return conns
+
+
+def test_global_cap_evicts_the_oldest_idle_connection(start_server, demo_collection):
     url = start_server([demo_collection], max_connections=20, max_connections_per_client=0,
-                       header_timeout_s=60)
-    held = [connect(url) for _ in range(20)]
+                       header_timeout_s=60, body_timeout_s=60)
+    busy = busy_connections(url, 18, "127.0.0.2", "127.0.0.1")
+    idle = [connect(url), connect(url)]  # the cap is reached: 18 busy + 2 idle
     try:
-        extra = connect(url)  # accepted after the 20 above (one listening socket, in order)
+        r = httpx.get(f"{url}/api/collections/demo/search", params={"q": "red"})
+        assert r.status_code == 200  # room was made by closing the oldest idle connection ...
+        assert read_until_closed(idle[0]) == b""  # ... silently: it had sent nothing
+        assert not select.select([idle[1]] + busy, [], [], 0)[0]  # the others are untouched
+        stats = health(url)
+        assert stats["refused"] == 0 and stats["evicted"] >= 1 and stats["max"] == 20
+    finally:
+        for s in busy + idle:
+            s.close()
+
+
+def test_a_client_with_every_connection_busy_is_refused(start_server, demo_collection):
+    url = start_server([demo_collection], max_connections_per_client=5, body_timeout_s=60)
+    busy = busy_connections(url, 5, "127.0.0.2", "127.0.0.1")
+    try:
+        extra = connect(url, "127.0.0.2")
         got = read_until_closed(extra)
         extra.close()
         assert got.startswith(b"HTTP/1.1 503 ") and b"too many open connections" in got
-        assert not select.select(held, [], [], 0)[0]  # the 20 are held, not answered
+        assert not select.select(busy, [], [], 0)[0]
+        r = httpx.get(f"{url}/api/collections/demo/search", params={"q": "red"})
+        assert r.status_code == 200  # other addresses are unaffected
+        assert health(url)["refused"] == 1
     finally:
-        for s in held:
+        for s in busy:
             s.close()
-    stats = wait_for(lambda: (h := health(url))["open"] <= 1 and h, "the held connections to go")
-    assert stats["refused"] == 1 and stats["max"] == 20
 
 
 def test_head_deadline_closes_silent_and_trickling_clients(start_server, demo_collection):

@@ -42,9 +42,11 @@ def serve(
     threads: Annotated[int, typer.Option(
         min=1, help="Threads running admitted searches (more wait = bigger model batches).")] = 16,
     max_connections: Annotated[int, typer.Option(
-        min=1, help="Open connections in all; more are answered 503 and closed.")] = 512,
+        min=1, help="Open connections in all; over it the oldest idle one is closed "
+                    "(503 for the new one if none is idle).")] = 512,
     max_connections_per_client: Annotated[int, typer.Option(
-        min=0, help="Open connections from one address (0: no cap, e.g. behind a proxy).")] = 64,
+        min=0, help="Open connections from one address, evicting its idle ones (0: no cap, "
+                    "e.g. behind a proxy).")] = 64,
     header_timeout: Annotated[float, typer.Option(
         min=0.1, help="Seconds a client has to send a request's headers (408 after).")] = 10.0,
     body_timeout: Annotated[float, typer.Option(

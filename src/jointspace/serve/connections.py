@@ -11,8 +11,11 @@ graceful shutdown. ``GuardedH11Protocol`` adds, per connection:
   not the app is still reading it (a 401 sent before the body keeps counting); 408 then close;
 - a send deadline: a response the client stops reading (the write buffer stays full for
   ``send_timeout_s``) is abandoned and the connection aborted;
-- admission at accept time: beyond ``per_client`` open connections from one address, or beyond
-  ``max_connections`` in all, the connection gets a 503 and is closed before anything is read.
+- admission at accept time: beyond ``per_client`` open connections from one address, or
+  ``max_connections`` in all, the oldest *idle* connection (no request in progress: a head not
+  yet complete, or a keep-alive wait) of that address (or of all) is closed to make room, so a
+  flood of idle connections can only evict itself, never starve a client with a real request
+  even from the same address; only when none is idle is the new connection refused (503).
 
 All of it runs on the event loop thread, so the counters need no lock.
 """
@@ -38,16 +41,48 @@ class ConnectionGuard:
     body_timeout_s: float
     send_timeout_s: float
     per_address: Counter = field(default_factory=Counter)  # open connections by client address
-    refused: int = 0  # connections closed at accept time (503)
+    refused: int = 0  # connections closed at accept time (503): nothing idle to evict
+    evicted: int = 0  # idle connections closed to make room for a new one
     timed_out: int = 0  # connections closed by a head or body deadline (408), or a send one
+    _open: dict = field(default_factory=dict)  # protocol -> address, oldest first
 
     @property
     def open(self) -> int:
-        return sum(self.per_address.values())
+        return len(self._open)
 
     def stats(self) -> dict[str, int]:
-        return {"open": self.open, "refused": self.refused, "timed_out": self.timed_out,
-                "max": self.max_connections, "per_client": self.per_client}
+        return {"open": self.open, "idle": sum(p.idle() for p in self._open),
+                "refused": self.refused, "evicted": self.evicted,
+                "timed_out": self.timed_out, "max": self.max_connections,
+                "per_client": self.per_client}
+
+    def admit(self, protocol: GuardedH11Protocol, address: str) -> bool:
+        """Count a new connection in, evicting idle ones over the caps; False: refuse it."""
+        if self.per_client and self.per_address[address] >= self.per_client:
+            if not self._evict_idle(address):
+                return False
+        if self.open >= self.max_connections and not self._evict_idle(None):
+            return False
+        self._open[protocol] = address
+        self.per_address[address] += 1
+        return True
+
+    def release(self, protocol: GuardedH11Protocol) -> None:
+        address = self._open.pop(protocol, None)
+        if address is not None:
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
+
+    def _evict_idle(self, address: str | None) -> bool:
+        victim = next((p for p, a in self._open.items()
+                       if (address is None or a == address) and p.idle()), None)
+        if victim is None:
+            return False
+        self.release(victim)
+        self.evicted += 1
+        victim.evict()
+        return True
 
     def protocol(self) -> type[asyncio.Protocol]:
         """The uvicorn ``http`` protocol class enforcing this guard."""
@@ -74,34 +109,39 @@ class GuardedH11Protocol(H11Protocol):
     guard: ConnectionGuard
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        self._address: str | None = None
+        self._admitted = False
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: object = None  # the h11 state the deadline is for
         self._send_deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
-        address = self.client[0] if self.client else "?"
-        g = self.guard
-        if g.open >= g.max_connections or (g.per_client and g.per_address[address] >= g.per_client):
-            g.refused += 1
+        if not self.guard.admit(self, self.client[0] if self.client else "?"):
+            self.guard.refused += 1
             transport.write(BUSY)
             transport.close()
             return
-        self._address = address
-        g.per_address[address] += 1
+        self._admitted = True
         self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
         self._cancel_send_deadline()
-        if self._address is not None:
-            self.guard.per_address[self._address] -= 1
-            if self.guard.per_address[self._address] <= 0:
-                del self.guard.per_address[self._address]
-            self._address = None
+        self.guard.release(self)
         super().connection_lost(exc)
 
+    def idle(self) -> bool:
+        """No request in progress: waiting for a head (or the next one on a keep-alive)."""
+        return (not self.transport.is_closing() and self.conn.their_state is h11.IDLE
+                and (self.cycle is None or self.cycle.response_complete))
+
+    def evict(self) -> None:
+        """Close to make room: a 408 if part of a head had arrived, else silently (keep-alive)."""
+        self._cancel_deadline()
+        if self.conn.trailing_data[0]:
+            self.transport.write(TIMEOUT)
+        self.transport.close()
+
     def data_received(self, data: bytes) -> None:
-        if self._address is None:  # refused: nothing it sends is read
+        if not self._admitted:  # refused: nothing it sends is read
             return
         super().data_received(data)
         self._watch()

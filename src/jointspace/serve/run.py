@@ -55,7 +55,10 @@ def server_config(app, state, settings: ServeSettings, **overrides):
     # Access logs carry method, path and status only; tokens live in headers, never logged.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
                    server_header=False, proxy_headers=False,
-                   limit_concurrency=settings.max_connections, http=state.connections.protocol(),
+                   # the guard admits at most max_connections; uvicorn's own check (>=, a
+                   # text/plain 503 per request) would refuse the last one, so it sits above
+                   limit_concurrency=settings.max_connections + 1,
+                   http=state.connections.protocol(),
                    h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     return uvicorn.Config(app, **{**options, **overrides})

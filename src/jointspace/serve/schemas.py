@@ -71,8 +71,10 @@ class HealthResponse(Out):
     version: str
     collections: int
     queue: dict[str, int]
-    connections: dict[str, int] = Field(description="open, refused (503 at accept), timed_out "
-                                                    "(408: head or body too slow), max, per_client")
+    connections: dict[str, int] = Field(
+        description="open, idle (no request in progress), refused (503 at accept: nothing idle "
+                    "to evict), evicted (idle ones closed to make room), timed_out (head, body "
+                    "or send deadline), max, per_client")
 
 
 class LabelScore(Out):

@@ -28,8 +28,8 @@ class ServeSettings:
     max_files: int = 16  # uploaded files per request (413 above)
     max_k: int = 200  # results per page
     max_negatives: int = 8  # negative terms per query
-    max_connections: int = 512  # open connections; 503 and closed above
-    max_connections_per_client: int = 64  # from one address; 0 = no cap (e.g. behind a proxy)
+    max_connections: int = 512  # open connections; above it the oldest idle one is closed
+    max_connections_per_client: int = 64  # likewise per address; 0 = no cap (behind a proxy)
     header_timeout_s: float = 10.0  # to send a request's line and headers (408 and closed after)
     body_timeout_s: float = 60.0  # to send a declared body, from its headers (408 after)
     send_timeout_s: float = 30.0  # a response the client stops reading is dropped after this
