@@ -227,6 +227,17 @@ def test_token_is_checked_before_the_body_is_read(start_server, demo_collection,
         head = got.split(b"\r\n\r\n", 1)[0].lower()
         assert head.startswith(b"http/1.1 401 ") and b"www-authenticate: bearer" in head, got
         assert b"connection: close" in head
+    for path in ("/api/collections/demo/items", "/api/collections/demo/texts"):
+        s = connect(url)  # a read token cannot make the server wait for an upload either
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+                  + f"Authorization: Bearer {tokens['read']}\r\n".encode()
+                  + b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+                  b"Content-Length: 10000000\r\n\r\n")
+        try:
+            got = read_until_closed(s)
+        finally:
+            s.close()
+        assert got.lower().startswith(b"http/1.1 403 ") and b"connection: close" in got.lower()
     read = {"Authorization": f"Bearer {tokens['read']}"}
     r = httpx.post(f"{url}/api/collections/demo/search", data={"q": "red"}, headers=read)
     assert r.status_code == 200

@@ -1,21 +1,31 @@
 """ASGI middleware around the routes: security headers, Host check, tokens checked first.
 
 ``TokenGateMiddleware`` answers 401 for an ``/api/`` request (but ``/api/health``) without a
-valid token as soon as its headers are in, before any body is read: FastAPI would otherwise parse
-a whole multipart upload before its auth dependency runs. Roles (403) are still checked by the
-routes' dependencies.
+valid token, and 403 for a write without an admin token, as soon as its headers are in, before
+any body is read: FastAPI would otherwise parse a whole multipart upload before its auth
+dependency runs. The routes' dependencies check the same again.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from jointspace.errors import BadInputError, JointspaceError
-from jointspace.serve.auth import READ, TokenStore, authorize
+from jointspace.serve.auth import ADMIN, READ, TokenStore, authorize
 
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"x-frame-options", b"DENY")]
 OPEN_PATHS = frozenset({"/api/health"})
+# the admin routes: DELETE anything, POST items / texts / remove (search and classify are reads)
+_ADMIN_POST = re.compile(r"/api/collections/[^/]+/(items|texts|remove)/?")
+
+
+def needed_role(method: str, path: str) -> str:
+    """The role a request needs, from its method and path alone."""
+    if method == "DELETE" or (method == "POST" and _ADMIN_POST.fullmatch(path)):
+        return ADMIN
+    return READ
 
 
 class SecurityHeadersMiddleware:
@@ -74,14 +84,14 @@ def host_name(header: str) -> str:
 
 
 class TokenGateMiddleware:
-    """401 (or 500 when the tokens file broke) before the body of an unauthenticated API call."""
+    """401 / 403 (500 when the tokens file broke) before the body of an unauthorised API call."""
 
     def __init__(self, app, tokens: TokenStore | None) -> None:
         self.app = app
         self.tokens = tokens
 
     async def __call__(self, scope, receive, send) -> None:
-        if (self.tokens is None or scope["type"] != "http" or scope["method"] == "OPTIONS"
+        if (scope["type"] != "http" or scope["method"] == "OPTIONS"
                 or not scope["path"].startswith("/api/") or scope["path"] in OPEN_PATHS):
             await self.app(scope, receive, send)
             return
@@ -89,7 +99,7 @@ class TokenGateMiddleware:
         authorization = next((v.decode("latin-1") for k, v in headers if k == b"authorization"),
                              None)
         try:
-            authorize(self.tokens, authorization, READ)
+            authorize(self.tokens, authorization, needed_role(scope["method"], scope["path"]))
         except JointspaceError as exc:
             await _refuse(send, exc, has_body=any(k in (b"content-length", b"transfer-encoding")
                                                   for k, _ in headers))
