@@ -154,8 +154,12 @@ def test_ids_beyond_64_bits_are_400(admin_server):
     for ids in ([2**63], [1, 2**80], [-5]):
         r = httpx.post(f"{col_url(url)}/remove", json={"ids": ids}, headers=admin)
         assert r.status_code == 400 and "item ids" in r.json()["error"]["message"], r.text
-    r = httpx.get(f"{col_url(url)}/items/{2**70}", headers=admin)
-    assert r.status_code == 404
+    for ident in (2**63, 2**64 + 5, "9" * 5000):
+        for r in (httpx.get(f"{col_url(url)}/items/{ident}", headers=admin),
+                  httpx.get(f"{col_url(url)}/items/{ident}/thumbnail", headers=admin),
+                  httpx.delete(f"{col_url(url)}/items/{ident}", headers=admin)):
+            assert r.status_code == 400 and "item ids" in r.json()["error"]["message"], r.text
+    assert httpx.get(f"{col_url(url)}/items/{2**63 - 1}", headers=admin).status_code == 404
     assert httpx.get(col_url(url), headers=admin).json()["count"] == 30  # nothing removed
 
 
