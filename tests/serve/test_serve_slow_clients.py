@@ -265,3 +265,28 @@ def test_a_client_that_stops_reading_is_dropped(start_server, tmp_path):
         s.close()
     assert got.startswith(b"HTTP/1.1 200 ") and len(got) < big.stat().st_size
     assert httpx.get(f"{url}/api/collections/demo/items/{item}").status_code == 200
+
+
+def test_upgrade_requests_stay_plain_http(start_server, demo_collection):
+    """An Upgrade: websocket request is answered as HTTP and its connection stays guarded."""
+    url = start_server([demo_collection], max_connections_per_client=2)
+    for _ in range(5):  # more than the cap: each slot is given back
+        s = connect(url)
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        assert read_response(s).startswith(b"HTTP/1.1 200 ")
+        s.close()
+    wait_for(lambda: health(url, "127.0.0.3")["open"] == 1, "the upgraded connections to go")
+    # with a websocket library installed uvicorn would switch protocols: none is configured
+    from jointspace.serve.run import build, server_config
+    from jointspace.serve.settings import ServeSettings
+
+    settings = ServeSettings()
+    app, state = build([str(demo_collection)], settings)
+    try:
+        config = server_config(app, state, settings)
+        config.load()
+        assert config.ws == "none" and config.ws_protocol_class is None
+    finally:
+        state.close()

@@ -59,6 +59,9 @@ def server_config(app, state, settings: ServeSettings, **overrides):
                    # text/plain 503 per request) would refuse the last one, so it sits above
                    limit_concurrency=settings.max_connections + 1,
                    http=state.connections.protocol(),
+                   # no websocket routes: an Upgrade would hand the connection to a protocol
+                   # outside the guard (and its slot would never be released)
+                   ws="none",
                    h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     return uvicorn.Config(app, **{**options, **overrides})
