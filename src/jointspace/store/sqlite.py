@@ -199,7 +199,7 @@ class SqliteTruth:
         c = conn or self.conn
         found: dict[int, StoredItem] = {}
         with self.locked():
-            for chunk in batched([int(i) for i in ids], _CHUNK):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = c.execute(
                     "SELECT id, key, source, kind, path, text, metadata, annotations FROM items "
                     f"WHERE id IN ({','.join('?' * len(chunk))})",
@@ -212,7 +212,7 @@ class SqliteTruth:
     def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
         by_id: dict[int, np.ndarray] = {}
         with self.locked():
-            for chunk in batched([int(i) for i in ids], _CHUNK):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = self.conn.execute(
                     f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
@@ -365,6 +365,12 @@ def merged_metadata(metadata: str, annotations: str) -> dict:
     out = json.loads(metadata)
     out.update(json.loads(annotations))
     return out
+
+
+def _storable_ids(ids) -> list[int]:
+    """``ids`` that an item can have: SQLite integers are signed 64-bit, and a larger one
+    (``jointspace remove 99999999999999999999``) is simply no item, not an OverflowError."""
+    return [i for i in map(int, ids) if -(2**63) <= i < 2**63]
 
 
 def _unpack(rows) -> tuple[np.ndarray, np.ndarray]:
