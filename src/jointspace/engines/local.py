@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from jointspace.engines.base import EmbeddedBatch, embed_prepared
 from jointspace.ingest.items import IMAGE, SourceItem
 from jointspace.ingest.pipeline import PrepareOptions, prepare_batches
+from jointspace.iters import batched
 
 if TYPE_CHECKING:
     from jointspace.models.base import Embedder
@@ -39,11 +40,6 @@ def prepare_options(embedder: Embedder, items: list[SourceItem],
         else None,
         max_pixels=opts.max_pixels, fast_decode=opts.fast_decode,
     )
-
-
-def batched(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _default_workers() -> int:
