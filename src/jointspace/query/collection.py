@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.engines.base import Engine
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import FileError
 from jointspace.ingest.sources import FileListSource, TextsSource, open_source
@@ -103,17 +104,19 @@ class Collection:
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
             fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
             progress: ProgressFn | None = None, lock_timeout: float = 0.0,
-            **source_options: Any) -> IndexReport:
+            engine: Engine | None = None, **source_options: Any) -> IndexReport:
         """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
 
         New and changed files are embedded, unchanged ones skipped, and — for folders and
         manifests — files gone from the source removed. Bad files become error records.
+        ``engine`` runs decode and embed (default: this process; ``engines.load_engine("ray")``
+        for a Ray cluster); this process stays the single writer either way.
         """
         src = _as_source(source, source_options)
         opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
                            fast_decode=fast_decode, prune=prune)
         with self.store.writer(lock_timeout):
-            report = sync_source(self.store, self.embedder, src, opts, progress)
+            report = sync_source(self.store, self.embedder, src, opts, progress, engine)
             if report.added or report.updated:
                 record_runtimes(self.store, self.runtime, self.embedder.runtimes)
             self.store.save_index()
@@ -247,7 +250,7 @@ class Collection:
         return {
             "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
             "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
-            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": meta.get("format"),
+            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": self.store.truth.schema_version(),
             "size_bytes": size, "jointspace_version": jointspace.__version__,
             "runtimes": recorded_runtimes(self.store),
         }
