@@ -51,7 +51,7 @@ def test_zeroshot_retrieval_and_classify(tmp_path, tiny_pairs):
                         "-o", tmp_path / "rt", "--json").stdout)
     assert 0 <= rt["metrics"]["t2i_R@1"] <= 1
     preds = json.loads(run("classify", tmp_path / "ds" / "red" / "0.png", "--labels",
-                           "red,green,blue", "-m", "hash:64", "--json").stdout)
+                           "red,green,blue", "-m", "hash:64", "--json").stdout)["predictions"]
     assert preds[0]["label"] in {"red", "green", "blue"} and len(preds[0]["top"]) == 3
 
 

@@ -76,7 +76,7 @@ def search(
     query: str = typer.Argument(None, help="Text to search for."),
     collection: Path = COLLECTION_OPTION,
     image: Path = typer.Option(None, "--image", "-i", help="Search by an image file."),
-    like: int = typer.Option(None, "--like", help="More like this item id."),
+    like: int = typer.Option(None, "--like", min=1, help="More like this item id."),
     k: int = typer.Option(20, "--k", "-k", min=1, max=10_000),
     offset: int = typer.Option(0, min=0, max=10_000),
     where: list[str] = typer.Option(None, "--where", "-w",
@@ -114,7 +114,7 @@ def info(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> N
 
 
 def remove(
-    ids: list[int] = typer.Argument(None, help="Item ids to remove."),
+    ids: list[int] = typer.Argument(None, min=1, help="Item ids to remove."),
     collection: Path = COLLECTION_OPTION,
     where: list[str] = typer.Option(None, "--where", "-w", help="Remove items matching a filter."),
     as_json: bool = JSON_OPTION,

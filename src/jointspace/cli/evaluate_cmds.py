@@ -191,7 +191,8 @@ def classify(
 
     preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
                          k=k)
-    emit([{"path": str(p)} | pr.to_dict() for p, pr in zip(images, preds, strict=True)],
+    emit({"predictions": [{"path": str(p)} | pr.to_dict()
+                          for p, pr in zip(images, preds, strict=True)]},
          as_json, _render_predictions)
 
 
@@ -250,12 +251,12 @@ def _render_compare(d: dict) -> None:
         console.print(f"{c}: {ds}", highlight=False, markup=False)
 
 
-def _render_predictions(rows: list[dict]) -> None:
+def _render_predictions(d: dict) -> None:
     t = Table()
     t.add_column("image")
     t.add_column("label")
     t.add_column("top classes (probability)")
-    for r in rows:
+    for r in d["predictions"]:
         top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
         t.add_row(escape(Path(r["path"]).name), escape(r["label"]), escape(top))
     console.print(t)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from jointspace.cli.render import err_console
+from jointspace.cli.render import JSON_OPTION, emit, err_console
 
 token_app = typer.Typer(help="Access tokens for `jointspace serve` (stored as hashes).",
                         no_args_is_help=True)
@@ -69,10 +69,14 @@ def token_create(
         "--file", "-f", help="Tokens file to append the hash to (created with mode 0600).")],
     role: Annotated[str, typer.Option(help="read (search) or admin (also add/remove).")] = "read",
     label: Annotated[str, typer.Option(help="A note stored next to the hash.")] = "",
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a token, store only its hash in FILE, and print the token once."""
     from jointspace.serve.auth import create_token
 
     token = create_token(file, role, label)
+    if as_json:
+        emit({"token": token, "role": role, "label": label, "file": str(file)}, True, print)
+        return
     err_console.print(f"added a {role} token to {file}; it is shown only now:")
     typer.echo(token)

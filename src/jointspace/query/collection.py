@@ -23,7 +23,7 @@ from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
 from jointspace.store.faiss_index import FLAT
 from jointspace.store.filters import Clause, Filter, parse_filter
-from jointspace.store.local import LocalStore
+from jointspace.store.local import LocalStore, check_index_kind
 from jointspace.store.sqlite import canonical_json
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
@@ -45,6 +45,7 @@ class Collection:
     def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
                embedder: Embedder | None = None) -> Collection:
         """Create (or open, if it exists with the same model) a collection for ``model``."""
+        check_index_kind(index)  # before a model takes seconds to load
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
@@ -115,7 +116,7 @@ class Collection:
         """Remove items by id and/or by filter; returns how many were removed."""
         from jointspace.store.base import WriteBatch
 
-        targets = {int(i) for i in ids}
+        targets = set(item_ids(ids))
         flt = parse_filter(where)
         if flt is not None:
             with self.store.truth.transaction() as conn:
@@ -144,7 +145,7 @@ class Collection:
                 canonical_json(dict(fields))
             except (TypeError, ValueError) as exc:  # NaN, objects: not storable as JSON
                 raise BadInputError(f"annotation values must be JSON data ({exc})") from None
-        existing = {it.id for it in self.store.get([int(i) for i in updates])}
+        existing = {it.id for it in self.store.get(item_ids(updates))}
         patches = [(int(i), dict(f)) for i, f in updates.items() if int(i) in existing]
         with self.store.writer(lock_timeout):
             self.store.write(WriteBatch(annotations=patches))
@@ -201,14 +202,14 @@ class Collection:
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored unit vector of an item."""
-        vecs = self.store.vectors([int(item_id)])
+        vecs = self.store.vectors(item_ids([item_id]))
         if len(vecs) == 0:
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
-        hits = self._hits([(int(item_id), 1.0)])
+        hits = self._hits([(item_ids([item_id])[0], 1.0)])
         if not hits:
             raise NotFoundError(f"no item with id {item_id}")
         return hits[0]
@@ -254,6 +255,11 @@ class Collection:
                 allowed = self.store.truth.filter_ids(flt, conn)
         if self._keywords is None:
             self._keywords = CollectionKeywords(self.store)
+        if not self._keywords.index().has_words:
+            raise BadInputError("hybrid search needs texts, and no item of this collection has "
+                                "text, a caption or string metadata",
+                                hint="search without --hybrid, or index a manifest with a "
+                                     "--text-column")
         keyword = self._keywords.search(text, depth, allowed)
         ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
                                   keyword, k + offset + 1, settings)
@@ -308,6 +314,24 @@ def _with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
         raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
     clauses = (flt.clauses if flt else ()) + (Clause("kind", "=", kind),)
     return Filter(clauses)
+
+
+MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY
+
+
+def item_ids(ids: Any) -> list[int]:
+    """``ids`` as ints, refusing what cannot be an item id (SQLite ids are 1..2^63-1)."""
+    out = []
+    for i in ids:
+        try:
+            n = int(i)
+        except (TypeError, ValueError):
+            raise BadInputError(f"item id {i!r} is not an integer") from None
+        if not 1 <= n <= MAX_ITEM_ID:
+            raise BadInputError(f"item id {n} is out of range",
+                                hint="item ids are the integers 1..2^63-1 that search returns")
+        out.append(n)
+    return out
 
 
 def _check_k(k: int, offset: int) -> None:

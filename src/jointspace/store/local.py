@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import (
+    BadInputError,
     CollectionError,
     CollectionLockedError,
     CollectionNotFoundError,
@@ -34,6 +35,13 @@ DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
 FORMAT_VERSION = "1"
 PURGED_KEY = "tombstones_purged"  # meta: tombstones up to this seq were compacted away
+
+
+def check_index_kind(index: str) -> None:
+    """Refuse an index kind faiss_index does not build."""
+    if index not in INDEX_KINDS:
+        raise BadInputError(f"unknown index kind {index!r}",
+                            hint=f"use one of {', '.join(INDEX_KINDS)}")
 
 
 class LocalStore:
@@ -60,9 +68,14 @@ class LocalStore:
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, directory: Path, model: str, dim: int, index: str = FLAT) -> LocalStore:
-        if index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {INDEX_KINDS}")
-        directory.mkdir(parents=True, exist_ok=True)
+        check_index_kind(index)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CollectionError(
+                f"cannot create a collection at {directory}: {exc.strerror or exc}",
+                hint="choose a --collection directory you can write to (not an existing file)",
+            ) from exc
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:
