@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -43,9 +44,19 @@ def index(
     max_image_megapixels: float = typer.Option(
         None, min=0.01, help="Reject images above this many megapixels (default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
+    prune_all: bool = typer.Option(False, help="Remove items gone from the source even when "
+                                               "that is most of them (otherwise kept, exit 1)."),
+    types: str = typer.Option(None, help="Manifest column types, e.g. year=int,code=str "
+                                         "(int, float, str, bool); others are inferred."),
+    on_duplicate: str = typer.Option("error", help="Manifest rows sharing a path or id: "
+                                                   "error (list them) or last (last row wins)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Sync SOURCE into the collection: embed new and changed files, drop removed ones."""
+    """Sync SOURCE into the collection: embed new and changed files, drop removed ones.
+
+    Exits 1 when the source lists nothing, or when it would remove more than half of its
+    items (kept until --prune-all). Items removed with `remove` stay out while unchanged.
+    """
     from jointspace.ingest.sources import open_source
     from jointspace.query import Collection
 
@@ -55,7 +66,8 @@ def index(
     else:
         options.update({k: v for k, v in (("path_column", path_column),
                                           ("text_column", text_column),
-                                          ("id_column", id_column)) if v})
+                                          ("id_column", id_column), ("types", types)) if v})
+        options["on_duplicate"] = on_duplicate
     src = open_source(source, **options)
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
@@ -64,12 +76,16 @@ def index(
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
-                         max_pixels=max_pixels,
-                         prune=False if no_prune else None, progress=on_progress)
+                         max_pixels=max_pixels, prune=False if no_prune else None,
+                         prune_all=prune_all, progress=on_progress)
     emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
                           f"{collection}`")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if report.scanned == 0 or report.prune_refused:
+        raise typer.Exit(1)
 
 
 def search(
@@ -127,7 +143,9 @@ def remove(
         raise BadInputError("nothing to remove", hint="give item ids or --where FILTER")
     with Collection.open(collection) as col:
         n = col.remove(ids or (), where=where or None)
-    emit({"removed": n}, as_json, lambda d: console.print(f"removed {d['removed']} item(s)"))
+    emit({"removed": n}, as_json, lambda d: console.print(
+        f"removed {d['removed']} item(s); indexing their folder or manifest again leaves them out "
+        "while their files are unchanged (index a file by name to bring it back)"))
 
 
 def errors(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:

@@ -90,16 +90,19 @@ class Collection:
     # --- writing ------------------------------------------------------------------------
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
             fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
-            progress: ProgressFn | None = None, lock_timeout: float = 0.0,
-            **source_options: Any) -> IndexReport:
+            prune_all: bool = False, progress: ProgressFn | None = None,
+            lock_timeout: float = 0.0, **source_options: Any) -> IndexReport:
         """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
 
         New and changed files are embedded, unchanged ones skipped, and — for folders and
-        manifests — files gone from the source removed. Bad files become error records.
+        manifests — files gone from the source removed, unless that would remove more than half
+        of the source's items (an emptied manifest, an unmounted folder): then they are kept and
+        the report warns, until ``prune_all=True``. Items removed with :meth:`remove` stay out
+        while their file is unchanged. Bad files become error records.
         """
         src = _as_source(source, source_options)
         opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-                           fast_decode=fast_decode, prune=prune)
+                           fast_decode=fast_decode, prune=prune, prune_all=prune_all)
         with self.store.writer(lock_timeout):
             report = sync_source(self.store, self.embedder, src, opts, progress)
             self.store.save_index()
@@ -113,7 +116,12 @@ class Collection:
 
     def remove(self, ids: Sequence[int] = (), *, where: WhereInput = None,
                lock_timeout: float = 0.0) -> int:
-        """Remove items by id and/or by filter; returns how many were removed."""
+        """Remove items by id and/or by filter; returns how many were removed.
+
+        Re-indexing their folder or manifest leaves them out while their file is unchanged
+        (indexing the file by name, or changing it, brings it back).
+        """
+        from jointspace.query import exclusions
         from jointspace.store.base import WriteBatch
 
         targets = set(item_ids(ids))
@@ -123,6 +131,7 @@ class Collection:
                 targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
         existing = [it.id for it in self.store.get(sorted(targets))]
         with self.store.writer(lock_timeout):
+            exclusions.record(self.store, existing)
             self.store.write(WriteBatch(deletes=existing))
             self.store.save_index()
         return len(existing)

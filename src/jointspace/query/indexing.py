@@ -18,6 +18,7 @@ import numpy as np
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.pipeline import Prepared, PrepareOptions, prepare_batches
 from jointspace.models.base import Embedder
+from jointspace.query import exclusions
 from jointspace.store.base import Fingerprint, NewItem, WriteBatch
 from jointspace.store.sqlite import canonical_json
 
@@ -34,15 +35,20 @@ class IndexReport:
     removed: int = 0
     failed: int = 0
     truncated: int = 0  # texts over the model's token limit: embedded from their beginning
+    scanned: int = 0  # items and errors the source listed
+    excluded: int = 0  # removed by hand earlier and unchanged since: left out
+    prune_refused: int = 0  # items gone from the source but kept (too many at once)
     seconds: float = 0.0
     errors: list[FileError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
             "removed": self.removed, "failed": self.failed, "truncated": self.truncated,
+            "scanned": self.scanned, "excluded": self.excluded, "prune_refused": self.prune_refused,
             "seconds": round(self.seconds, 3),
-            "errors": [e.to_dict() for e in self.errors],
+            "errors": [e.to_dict() for e in self.errors], "warnings": list(self.warnings),
         }
 
 
@@ -53,6 +59,8 @@ class SyncOptions:
     max_pixels: int | None = None
     fast_decode: bool = False
     prune: bool | None = None  # None: the source decides
+    prune_all: bool = False  # prune even when most of the source's items would go
+    max_prune_share: float = 0.5  # above this share of a source's items, pruning waits
 
 
 def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
@@ -62,6 +70,12 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     report = IndexReport()
     scanned = [_storable(s) for s in source.scan()]
     items = [s for s in scanned if isinstance(s, SourceItem)]
+    listing = bool(getattr(source, "prune", False))  # a folder or manifest, re-listed each time
+    excluded = exclusions.load(store).get(source.id, {}) if listing else {}
+    skipped = {it.key for it in items if it.key in excluded
+               and exclusions.unchanged(it, excluded[it.key])}
+    report.excluded, report.scanned = len(skipped), len(scanned)
+    items = [it for it in items if it.key not in skipped]
     pending = WriteBatch()
     for err in (s for s in scanned if isinstance(s, FileError)):
         _fail(report, pending, source.id, err.path, err.path, err.reason)
@@ -71,8 +85,10 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     for it in items:
         fp = fingerprints.get(it.key)
         if fp is not None and it.path is not None and _same_stat(it.path, fp):
-            report.unchanged += 1
-            _touch_if_meta_changed(pending, it, fp)
+            if _touch_if_meta_changed(pending, it, fp):
+                report.updated += 1  # same file, new metadata or caption: stored, not re-embedded
+            else:
+                report.unchanged += 1
         else:
             to_embed.append(it)
     total = len(items)
@@ -103,10 +119,23 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     prune = source.prune if opts.prune is None else opts.prune
     if prune:
         seen = {it.key for it in items} | {s.path for s in scanned if isinstance(s, FileError)}
-        gone = [i for key, i in store.keys_of_source(source.id).items() if key not in seen]
-        pending.deletes += gone
-        report.removed += len(gone)
+        present = store.keys_of_source(source.id)
+        gone = [i for key, i in present.items() if key not in seen]
+        if gone and not opts.prune_all and len(gone) > opts.max_prune_share * len(present):
+            report.prune_refused = len(gone)
+            report.warnings.append(
+                f"the source now lists {len(seen)} of the {len(present)} items indexed from it; "
+                f"kept the {len(gone)} missing ones instead of removing "
+                f"{len(gone) / len(present):.0%} of them (an emptied manifest or an unmounted "
+                "folder?); pass --prune-all (prune_all=True) to remove them")
+        else:
+            pending.deletes += gone
+            report.removed += len(gone)
     store.write(pending)
+    if excluded:
+        exclusions.forget(store, source.id, [it.key for it in items if it.key in excluded])
+    if not scanned:
+        report.warnings.append(f"the source {source.id} yielded no items")
     report.seconds = time.perf_counter() - start
     return report
 
@@ -124,11 +153,14 @@ def _embed_batch(embedder: Embedder, prepared: list[Prepared],
                 batch.deletes.append(fp.id)
                 report.removed += 1
         elif fp is not None and fp.sha256 == p.sha256:
-            report.unchanged += 1  # touched but identical content: keep the vector
-            meta = canonical_json(p.item.metadata)
+            # touched but identical content: keep the vector; new metadata or text still counts
+            meta_changed = canonical_json(p.item.metadata) != fp.metadata
+            if meta_changed or _stored_text(p) != fp.text:
+                report.updated += 1
+            else:
+                report.unchanged += 1
             batch.touches.append((p.item.key, p.size, p.mtime_ns,
-                                  p.item.metadata if meta != fp.metadata else None,
-                                  _stored_text(p)))
+                                  p.item.metadata if meta_changed else None, _stored_text(p)))
         elif p.item.kind == IMAGE:
             images.append(p)
         else:
@@ -220,11 +252,14 @@ def _same_stat(path: str, fp: Fingerprint) -> bool:
     return st.st_size == fp.size and st.st_mtime_ns == fp.mtime_ns
 
 
-def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -> None:
+def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -> bool:
+    """Queue new metadata / caption of an unchanged file; returns whether anything changed."""
     meta = canonical_json(it.metadata)
     text_changed = it.kind == IMAGE and it.text != fp.text
     if meta != fp.metadata or text_changed:
         batch.touches.append((it.key, fp.size, fp.mtime_ns, it.metadata, it.text))
+        return True
+    return False
 
 
 def _batched(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
