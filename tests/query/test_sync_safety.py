@@ -99,3 +99,24 @@ def test_a_metadata_edit_is_reported_as_updated(tmp_path):
         assert (r.added, r.updated, r.unchanged) == (0, 1, 1)
         assert [h.text for h in col.search("x", where="year = 1999")] == ["second"]
         assert (col.add(manifest).updated, col.add(manifest).unchanged) == (0, 2)
+
+
+def test_file_names_that_are_not_utf8_are_indexed_losslessly(tmp_path):
+    import base64
+
+    photos = tmp_path / "photos"
+    _images(photos, 2)
+    raw = os.fsencode(str(photos)) + b"/caf\xe9-\xff.png"
+    os.rename(photos / "1.png", raw)
+    with Collection.create(tmp_path / "col", "hash:16") as col:
+        r = col.add(photos, workers=0)
+        assert (r.added, r.failed) == (2, 0), r.to_dict()
+        hit = next(h for h in col.search(image=os.fsdecode(raw), k=2) if "caf" in h.path)
+        assert hit.score > 0.999 and hit.path.endswith("caf\\xe9-\\xff.png")
+        assert base64.b64decode(hit.metadata["path_bytes"]) == raw
+        r = col.add(photos, workers=0)
+        assert (r.added, r.unchanged, r.removed) == (0, 2, 0)
+        os.unlink(raw)
+        _images(photos, 2, start=5)  # keep the source mostly present: an ordinary prune
+        r = col.add(photos, workers=0)
+        assert (r.added, r.removed, col.count()) == (2, 1, 3)

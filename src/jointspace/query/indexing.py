@@ -8,10 +8,11 @@ stopped.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from jointspace.store.base import Fingerprint, NewItem, WriteBatch
 from jointspace.store.sqlite import canonical_json
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
+PATH_BYTES = "path_bytes"  # metadata: the exact bytes (base64) of a file name that is not UTF-8
 
 
 @dataclass
@@ -180,7 +182,8 @@ def _embed_batch(embedder: Embedder, prepared: list[Prepared],
         else:
             report.added += 1
         batch.upserts.append(NewItem(
-            key=it.key, source=source, kind=it.kind, vector=vec, path=it.path,
+            key=it.key, source=source, kind=it.kind, vector=vec,
+            path=printable(it.path) if it.path else None,
             text=_stored_text(p), metadata=it.metadata, size=p.size, mtime_ns=p.mtime_ns,
             sha256=p.sha256,
         ))
@@ -207,15 +210,24 @@ def _stored_text(p: Prepared) -> str | None:
 
 
 def _storable(s: SourceItem | FileError) -> SourceItem | FileError:
-    """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8)."""
+    """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8).
+
+    A file name that is not UTF-8 (Latin-1 from an old camera, say) is kept: the item stores it
+    with ``\\xNN`` escapes as its key and path, and its exact bytes, base64, in
+    ``metadata["path_bytes"]``; the file itself is read by its real name.
+    """
     if isinstance(s, FileError):
         return s
+    raw = _name_bytes(s.path)
+    if raw is not None:
+        s = replace(s, key=printable(s.key),
+                    metadata={**s.metadata, PATH_BYTES: base64.b64encode(raw).decode("ascii")})
     try:
         meta = canonical_json(s.metadata)
     except (TypeError, ValueError) as exc:
         return FileError(printable(s.path or s.key), f"metadata cannot be stored as JSON ({exc})")
-    for what, value in (("file name", s.path), ("key", s.key), ("text", s.text),
-                        ("metadata", meta)):
+    for what, value in (("file name", printable(s.path) if s.path else None), ("key", s.key),
+                        ("text", s.text), ("metadata", meta)):
         if value is not None and not _is_utf8(value):
             return FileError(printable(s.path or s.key),
                              f"{what} is not valid UTF-8 (undecodable bytes or lone surrogates); "
@@ -231,8 +243,21 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _name_bytes(path: str | None) -> bytes | None:
+    """The bytes of a file name that is not valid UTF-8 (None for a UTF-8 or unencodable one)."""
+    if path is None or _is_utf8(path):
+        return None
+    try:
+        return os.fsencode(path)
+    except UnicodeEncodeError:  # lone surrogates that no file system byte produced
+        return None
+
+
 def printable(text: str) -> str:
-    """``text`` with undecodable bytes / lone surrogates shown as escapes (storable as UTF-8)."""
+    """``text`` if UTF-8, else with undecodable bytes as ``\\xNN`` (lone surrogates ``\\udNNN``)."""
+    raw = _name_bytes(text)
+    if raw is not None:
+        return raw.decode("utf-8", "backslashreplace")
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
