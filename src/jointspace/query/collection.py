@@ -59,7 +59,9 @@ class Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
         store = LocalStore.open(Path(path), readonly=readonly)
         if model is not None:
-            store.check_model(model)
+            from jointspace.models import canonical_model_name
+
+            store.check_model(canonical_model_name(model))
         if embedder is not None:
             store.check_model(embedder.name, embedder.dim)
         return cls(store, embedder)
