@@ -1,4 +1,5 @@
-"""Where items come from: folders, file lists, manifests (CSV / JSONL / parquet) and text files.
+"""Where items come from: folders, file lists, manifests (CSV / JSONL / parquet), text files and
+webdataset shards (``webdataset_source``).
 
 Every source has an ``id`` (what removal is scoped to), ``prune`` (whether items of this source that
 are no longer listed get removed) and ``scan()`` yielding ``SourceItem``s and ``FileError``s.
@@ -15,8 +16,10 @@ from typing import Any
 from jointspace.errors import BadInputError
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.manifest import parse_types, read_jsonl, read_manifest
+from jointspace.ingest.webdataset_source import WebDatasetSource, is_shard_spec
 
-__all__ = ["FileListSource", "FolderSource", "ManifestSource", "TextsSource", "open_source",
+__all__ = ["FileListSource", "FolderSource", "ManifestSource", "TextsSource", "WebDatasetSource",
+           "open_source",
            "read_jsonl", "read_manifest"]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -201,13 +204,15 @@ def open_source(spec: str | os.PathLike, **options: Any):
     if path.is_dir():
         kinds = options.pop("kinds", None) or frozenset({IMAGE})
         return FolderSource(path, kinds=frozenset(kinds), **options)
+    if is_shard_spec(str(spec)):
+        return WebDatasetSource(str(spec))
     if path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
         return ManifestSource(path, **options)
     if path.is_file():
         return FileListSource([path])
     raise BadInputError(
         f"source {str(spec)!r} does not exist",
-        hint="pass a folder, a .csv/.jsonl/.parquet manifest, or image files",
+        hint="pass a folder, a .csv/.jsonl/.parquet manifest, .tar shards, or image files",
     )
 
 

@@ -37,7 +37,7 @@ class IndexReport:
     removed: int = 0
     failed: int = 0
     truncated: int = 0  # texts over the model's token limit: embedded from their beginning
-    scanned: int = 0  # items and errors the source listed
+    scanned: int = 0  # items the source listed (errors apart)
     excluded: int = 0  # removed by hand earlier and unchanged since: left out
     prune_refused: int = 0  # items gone from the source but kept (too many at once)
     seconds: float = 0.0
@@ -76,7 +76,7 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     excluded = exclusions.load(store).get(source.id, {}) if listing else {}
     skipped = {it.key for it in items if it.key in excluded
                and exclusions.unchanged(it, excluded[it.key])}
-    report.excluded, report.scanned = len(skipped), len(scanned)
+    report.excluded, report.scanned = len(skipped), len(items)
     items = [it for it in items if it.key not in skipped]
     pending = WriteBatch()
     for err in (s for s in scanned if isinstance(s, FileError)):
@@ -136,8 +136,9 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     store.write(pending)
     if excluded:
         exclusions.forget(store, source.id, [it.key for it in items if it.key in excluded])
-    if not scanned:
-        report.warnings.append(f"the source {source.id} yielded no items")
+    if not report.scanned:
+        report.warnings.append(f"the source {source.id} yielded no items"
+                               + (f" ({report.failed} error(s))" if report.failed else ""))
     report.seconds = time.perf_counter() - start
     return report
 
@@ -183,7 +184,7 @@ def _embed_batch(embedder: Embedder, prepared: list[Prepared],
             report.added += 1
         batch.upserts.append(NewItem(
             key=it.key, source=source, kind=it.kind, vector=vec,
-            path=printable(it.path) if it.path else None,
+            path=printable(it.key if it.member else it.path) if it.path else None,
             text=_stored_text(p), metadata=it.metadata, size=p.size, mtime_ns=p.mtime_ns,
             sha256=p.sha256,
         ))
