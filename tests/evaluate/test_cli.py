@@ -75,3 +75,34 @@ def test_classify_tags_a_collection(tmp_path):
     hits = json.loads(run("search", "--like", "1", "-c", col, "--where", f"tag = {label}",
                           "--json").stdout)["results"]
     assert all(h["metadata"]["tag"] == label for h in hits)
+
+
+def test_unreadable_files_are_in_the_summary(tmp_path, tiny_pairs):
+    """tiny_pairs has one broken image: the summary (json and console) says so, not only
+    report.json (issue 12)."""
+    rt = json.loads(run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val",
+                        "-o", tmp_path / "rt", "--json").stdout)
+    assert rt["unreadable"]["count"] == 1
+    assert rt["unreadable"]["files"][0]["path"].endswith("broken.png")
+    p = run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val",
+            "-o", tmp_path / "rt2")
+    assert "1 file(s) could not be read" in p.stderr and "broken.png" in p.stderr
+
+
+def test_an_evaluation_that_reads_no_file_is_an_error(tmp_path, monkeypatch):
+    """Relative paths resolve against the CSV's folder; when none resolves, no 0.0 top-1."""
+    data = tmp_path / "data"
+    (data / "img").mkdir(parents=True)
+    for i, rgb in enumerate([(250, 0, 0), (0, 250, 0)]):
+        Image.fromarray(np.full((8, 8, 3), rgb, np.uint8)).save(data / "img" / f"{i}.png")
+    (data / "labels.csv").write_text("file,label\nimg/0.png,red\nimg/1.png,green\n")
+    monkeypatch.chdir(tmp_path)  # the CSV's paths are relative to data/, not to the cwd
+    ok = json.loads(run("evaluate", "zeroshot", "data/labels.csv", "-m", "hash:64", "-o",
+                        tmp_path / "zs", "--json").stdout)
+    assert ok["unreadable"]["count"] == 0
+    (data / "labels.csv").write_text("file,label\nimages/0.png,red\nimages/1.png,green\n")
+    p = run("evaluate", "zeroshot", "data/labels.csv", "-m", "hash:64", "-o", tmp_path / "zs2",
+            "--json", ok=False)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    error = json.loads(p.stdout)["error"]
+    assert "none of the 2 images could be read" in error["message"] and "folder" in error["hint"]

@@ -20,6 +20,8 @@ TEMPLATES_OPTION = typer.Option(
     ["single"], "--templates", "-t",
     help="single, imagenet80, imagenet7, none, or your own template with {} (repeatable).")
 
+MAX_LISTED_ERRORS = 10  # unreadable files named in the summary; report.json has them all
+
 evaluate_app = typer.Typer(help="Measure models on benchmarks and on your own data.",
                            no_args_is_help=True)
 
@@ -214,8 +216,10 @@ def _finish(report, out: Path | None, png: bool, as_json: bool) -> None:
                               "(apt-get install chromium)")
         else:
             files["png"] = str(shot)
+    errors = report.details.get("errors") or []
     summary = {"task": report.task, "model": report.model, "dataset": report.dataset,
-               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files}
+               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files,
+               "unreadable": {"count": len(errors), "files": errors[:MAX_LISTED_ERRORS]}}
     emit(summary, as_json, _render_summary)
 
 
@@ -235,6 +239,16 @@ def _render_summary(d: dict) -> None:
     console.print(t)
     for kind, path in d["files"].items():
         console.print(f"{kind}: {path}", highlight=False, markup=False)
+    bad = d["unreadable"]
+    if bad["count"]:
+        err_console.print(f"warning: {bad['count']} file(s) could not be read and were left out "
+                          "of the metrics:", highlight=False, markup=False, soft_wrap=True)
+        for e in bad["files"]:
+            err_console.print(f"  {e['path']}: {e['reason']}", highlight=False, markup=False,
+                              soft_wrap=True)
+        if bad["count"] > len(bad["files"]):
+            err_console.print(f"  ... and {bad['count'] - len(bad['files'])} more (see the "
+                              "json report)", highlight=False, markup=False)
 
 
 def _render_compare(d: dict) -> None:
