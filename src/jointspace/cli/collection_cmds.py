@@ -69,6 +69,8 @@ def index(
                                           ("id_column", id_column), ("types", types)) if v})
         options["on_duplicate"] = on_duplicate
     src = open_source(source, **options)
+    if hasattr(src, "check"):
+        src.check()  # a misspelt column or duplicate rows: one error before any work
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
     else:

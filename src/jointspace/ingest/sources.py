@@ -118,20 +118,33 @@ class ManifestSource:
     text_column: str | None = None
     id_column: str | None = None
     prune: bool = True
-    types: dict[str, str] | str | None = None
+    types: dict[str, str] | str | None = None  # column -> int / float / str / bool
     on_duplicate: str = "error"
 
     @property
     def id(self) -> str:
         return str(self.manifest.resolve())
 
-    def scan(self) -> Iterator[ScanResult]:
+    def __post_init__(self) -> None:
         if self.on_duplicate not in ON_DUPLICATE:
             raise BadInputError(f"unknown on_duplicate {self.on_duplicate!r}",
                                 hint="use --on-duplicate error or --on-duplicate last")
-        rows = read_manifest(self.manifest, parse_types(self.types))
+        self.types = parse_types(self.types)
+        self._checked: list[ScanResult] | None = None
+
+    def check(self) -> None:
+        """Read and validate the manifest now (columns, duplicates), before any other work;
+        the next :meth:`scan` reuses what was read."""
+        self._checked = self._read()
+
+    def scan(self) -> Iterator[ScanResult]:
+        out, self._checked = self._checked, None
+        return iter(out if out is not None else self._read())
+
+    def _read(self) -> list[ScanResult]:
+        rows = read_manifest(self.manifest, self.types)
         self._check_columns(rows)
-        return iter(self._unique(list(self._rows(rows))))
+        return self._unique(list(self._rows(rows)))
 
     def _check_columns(self, rows: list[dict[str, Any]]) -> None:
         present: dict[str, None] = {}
