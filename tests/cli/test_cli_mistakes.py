@@ -18,7 +18,7 @@ import typer
 from jointspace.cli import app
 from jointspace.cli.render import run_app
 
-NO_RESULT = {"serve"}  # runs a server until stopped: prints no result to render as JSON
+NO_RESULT: set[str] = set()  # commands exempt from --json (none: serve prints its start-up)
 
 @pytest.fixture(scope="module")
 def tiny_hash_collection(tmp_path_factory):
@@ -70,6 +70,9 @@ def _bad_values(cmd):
             yield [flag, str(p.min - 1)], f"{flag} below its minimum"
         if p.max is not None:
             yield [flag, str(p.max + 1)], f"{flag} above its maximum"
+        if kind is float and (p.min is not None or p.max is not None):
+            yield [flag, "nan"], f"{flag} nan"
+            yield [flag, "inf"], f"{flag} inf"
     if any(p.required for p in cmd.params):
         yield [], "a required parameter missing"
 
@@ -117,6 +120,14 @@ def test_every_command_that_prints_a_result_takes_json(path, cmd):
     if path[0] in NO_RESULT:
         return
     assert any("--json" in p.opts for p in cmd.params), f"{' '.join(path)} has no --json"
+
+
+@pytest.mark.parametrize("path,cmd", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_bounded_number_is_bounded_on_both_sides(path, cmd):
+    """A minimum alone lets inf through (int(inf) overflowed deep inside index)."""
+    for p in cmd.params:
+        if p.opts[0].startswith("-") and _scalar(p.type_descriptor.annotation) is float:
+            assert (p.min is None) == (p.max is None), f"{' '.join(path)} {p.opts[0]}"
 
 
 def test_help_texts_keep_their_brackets(capsys):
@@ -190,3 +201,10 @@ def test_the_machine_saying_no_is_a_one_line_error(exc, capsys):
     out, err = capsys.readouterr()
     assert got.value.code == 1 and "Traceback" not in err
     assert json.loads(out)["error"]["message"].startswith(exc.filename)
+
+
+def test_token_create_json(tmp_path, capsys):
+    run_app(app, ["token", "create", "-f", str(tmp_path / "tokens"), "--role", "admin", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["role"] == "admin" and out["token"].startswith("jst_")
+    assert out["token"] not in (tmp_path / "tokens").read_text()

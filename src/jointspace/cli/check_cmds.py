@@ -20,7 +20,7 @@ def check(
                                 help="Rebuild the index from SQLite, delete orphan files."),
     compact: bool = typer.Option(False, "--compact",
                                  help="Also drop old tombstones and VACUUM the SQLite file."),
-    lock_timeout: float = typer.Option(0.0, help="Seconds to wait for a running writer."),
+    lock_timeout: float = typer.Option(0.0, min=0.0, max=86_400.0, help="Seconds to wait for a running writer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Verify counts, ids, index vs truth, model/dim and files; exit 1 if anything is wrong."""

@@ -42,7 +42,8 @@ def index(
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
                                                  "not bit-exact)."),
     max_image_megapixels: float = typer.Option(
-        None, min=0.01, help="Reject images above this many megapixels (default 64)."),
+        None, min=0.01, max=100_000, help="Reject images above this many megapixels "
+                                           "(default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
     prune_all: bool = typer.Option(False, help="Remove items gone from the source even when "
                                                "that is most of them (otherwise kept, exit 1)."),

@@ -90,7 +90,7 @@ def beir(
     retriever: str = typer.Option("dense", help="dense, bm25 or hybrid."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf (tuned defaults)."),
     dense_weight: float = typer.Option(None, min=0.0, max=1.0, help="Override the dense weight."),
-    rrf_k: float = typer.Option(None, min=0.0, help="Override RRF's k."),
+    rrf_k: float = typer.Option(None, min=0.0, max=1e6, help="Override RRF's k."),
     normalization: str = typer.Option(None, help="Convex: minmax, zscore or none."),
     tune: bool = typer.Option(False, help="Grid-search fusion on half the split's queries and "
                                           "report the other half (use train qrels only)."),

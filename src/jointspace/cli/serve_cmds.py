@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from jointspace.cli.render import JSON_OPTION, emit, err_console
 
@@ -33,15 +35,16 @@ def serve(
     allowed_host: Annotated[list[str] | None, typer.Option(
         "--allowed-host", help="Host header to accept (repeatable).")] = None,
     max_upload_mb: Annotated[float, typer.Option(
-        min=0.001, help="Largest request body, in MB.")] = 16.0,
+        min=0.001, max=1_000_000, help="Largest request body, in MB.")] = 16.0,
     max_image_megapixels: Annotated[float, typer.Option(
-        min=0.001, help="Largest uploaded image, in megapixels.")] = 40.0,
+        min=0.001, max=100_000, help="Largest uploaded image, in megapixels.")] = 40.0,
     max_files: Annotated[int, typer.Option(min=1, help="Most files in one upload.")] = 16,
     queue_size: Annotated[int, typer.Option(
         min=1, help="Model requests admitted at once; more get 503 + Retry-After.")] = 64,
     threads: Annotated[int, typer.Option(
         min=1, help="Threads running admitted searches (more wait = bigger model batches).")] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve collections over HTTP: the JSON API under /api and the search page at /."""
     from jointspace.serve.run import build, run
@@ -55,12 +58,22 @@ def serve(
     )
     app, state = build(collections, settings)
     shown = f"[{host}]" if ":" in host else host
-    for s in state.collections.values():
-        err_console.print(f"collection [bold]{s.name}[/]: {s.collection.count()} items, "
-                          f"{s.collection.store.model}" + ("" if s.writable else " (read-only)"))
-    mode = "bearer token required" if state.tokens else "no tokens: read-only"
-    err_console.print(f"open [bold]http://{shown}:{port}/[/] ({mode}; Ctrl+C stops)")
+    started = {
+        "url": f"http://{shown}:{port}/", "auth": "token" if state.tokens else "read-only",
+        "collections": [{"name": s.name, "count": s.collection.count(),
+                         "model": s.collection.store.model, "writable": s.writable}
+                        for s in state.collections.values()]}
+    emit(started, as_json, _render_started)  # --json: one line on stdout, then the server runs
+    sys.stdout.flush()
     run(app, state, settings)
+
+
+def _render_started(d: dict) -> None:
+    for c in d["collections"]:
+        err_console.print(f"collection [bold]{escape(c['name'])}[/]: {c['count']} items, "
+                          f"{escape(c['model'])}" + ("" if c["writable"] else " (read-only)"))
+    mode = "bearer token required" if d["auth"] == "token" else "no tokens: read-only"
+    err_console.print(f"open [bold]{d['url']}[/] ({mode}; Ctrl+C stops)")
 
 
 @token_app.command("create")

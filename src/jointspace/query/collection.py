@@ -128,6 +128,8 @@ class Collection:
 
         targets = set(item_ids(ids))
         flt = parse_filter(where)
+        if where is not None and flt is None:  # "" would silently remove nothing
+            raise BadInputError("the remove filter is empty", hint="e.g. --where 'label = cat'")
         if flt is not None:
             with self.store.truth.transaction() as conn:
                 targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
