@@ -208,3 +208,58 @@ def test_token_create_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["role"] == "admin" and out["token"].startswith("jst_")
     assert out["token"] not in (tmp_path / "tokens").read_text()
+
+
+def test_an_unwritable_collection_path_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    """Root ignores chmod, so the file system's refusal is simulated where mkdir asks it."""
+    import pathlib
+
+    (tmp_path / "t.txt").write_text("hello")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    with pytest.raises(SystemExit) as exc:
+        run_app(app, ["index", str(tmp_path / "t.txt"), "-c", str(tmp_path / "ro" / "col"),
+                      "-m", "hash:8", "--json"])
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert exc.value.code == 1 and "Traceback" not in err
+    assert error["type"] == "CollectionError" and "Permission denied" in error["message"]
+
+
+def _cli_flags() -> set[str]:
+    flags: set[str] = set()
+
+    def walk(cmd) -> None:
+        for p in getattr(cmd, "params", []):
+            flags.update(o for o in [*p.opts, *getattr(p, "secondary_opts", [])]
+                         if o.startswith("--"))
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return flags | {"--help"}
+
+
+def test_every_flag_a_hint_names_exists():
+    """A hint pointing at an option the CLI does not have (evaluate zeroshot's --file-column was
+    one) sends the user nowhere."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import jointspace
+
+    flags, wrong = _cli_flags(), []
+    for path in Path(jointspace.__file__).parent.rglob("*.py"):
+        if path.parts[-2] == "train":  # hints there name `python -m jointspace.train` options
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "hint":
+                text = " ".join(c.value for c in ast.walk(node.value)
+                                if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                wrong += [f"{path.name}: {f}" for f in re.findall(r"(?<![\w-])--[a-z][\w-]*", text)
+                          if f not in flags]
+    assert not wrong, wrong

@@ -38,6 +38,8 @@ def zeroshot(
     templates: list[str] = TEMPLATES_OPTION,
     descriptions: Path = typer.Option(None, help="JSON {class: [sentences]} (CuPL-style)."),
     classes: Path = typer.Option(None, help="Class names file, one per line."),
+    file_column: str = typer.Option(None, help="CSV/JSONL column holding image paths."),
+    label_column: str = typer.Option(None, help="CSV/JSONL column holding labels."),
     per_class: int = typer.Option(None, min=1, help="Evaluate at most N images per class."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     out: Path = OUT_OPTION,
@@ -50,7 +52,8 @@ def zeroshot(
     from jointspace.zeroshot.datasets import load_labeled_images
     from jointspace.zeroshot.evaluate import evaluate_zeroshot
 
-    data = load_labeled_images(dataset, classes_file=classes).subset(per_class)
+    data = load_labeled_images(dataset, classes_file=classes, file_column=file_column,
+                               label_column=label_column).subset(per_class)
     desc = load_descriptions(descriptions) if descriptions else None
     embedder = load_embedder(model)
     report = evaluate_zeroshot(data, embedder, templates=_templates(templates), descriptions=desc,
