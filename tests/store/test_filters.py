@@ -1,9 +1,11 @@
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jointspace.errors import FilterSyntaxError
-from jointspace.store.filters import Clause, Contains, parse_filter
+from jointspace.store.filters import COLUMNS, Clause, Contains, parse_filter
 
 
 def test_parses_comparisons_lists_and_quotes():
@@ -72,6 +74,8 @@ def test_tabs_and_newlines_are_whitespace():
     ("x > -inf", 5, "quote it"),
     ("label = 'cat", 9, "unclosed quote"),
     ("label in (cat", 14, "found the end"),
+    ("not label = cat", 1, "cannot start with 'not'"),
+    ("(year > 1)", 1, "expected a field name"),
 ])
 def test_parse_errors_say_where_and_what_to_do(bad, column, words):
     with pytest.raises(FilterSyntaxError) as exc:
@@ -103,6 +107,8 @@ def test_contains_is_its_own_node_and_matches_lists():
     assert _rows2("tags contains x") == [2]  # annotations override metadata
     with pytest.raises(FilterSyntaxError):
         parse_filter("labels contains null")
+    with pytest.raises(FilterSyntaxError, match="at column 14"):
+        parse_filter("year > 1 and path contains x")
 
 
 def _rows2(where: str) -> list[int]:
@@ -116,3 +122,14 @@ def _rows2(where: str) -> list[int]:
     conn.executemany("INSERT INTO items VALUES (?, 'image', 's', 'p', 'k', ?, ?)", rows)
     sql, params = parse_filter(where).to_sql()
     return [r[0] for r in conn.execute(f"SELECT id FROM items WHERE {sql} ORDER BY id", params)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\.'),
+               min_size=1, max_size=12).filter(lambda s: s.strip() == s and s not in COLUMNS),
+       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=10))
+def test_any_quoted_name_and_value_round_trip(name, value):
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    f = parse_filter(f'"{name}" contains "{quoted}" and\t"{name}" != "{quoted}"')
+    assert f.clauses == (Contains(name, value), Clause(name, "!=", value))

@@ -120,10 +120,14 @@ class _Parser:
         else:
             raise self._fail(tok, f"expected a field name, found {tok.text!r}", _HINT)
         op_tok = self._next("an operator")
+        if tok.kind == "word" and tok.text.lower() in ("not", "or", "and") and op_tok.kind != "op":
+            raise self._fail(tok, f"a clause cannot start with {tok.text!r}",
+                             "there is no 'not' / 'or' before a clause; use != or not in (...) "
+                             "and several ANDed clauses")
         op = self._operator(op_tok)
         if op in ("in", "not in"):
-            return field, op, self._list(), tok.pos
-        return field, op, self._value(op), tok.pos
+            return field, op, self._list(), tok.pos + 1
+        return field, op, self._value(op), tok.pos + 1
 
     def _operator(self, tok: Token) -> str:
         word = tok.text.lower()
