@@ -115,6 +115,13 @@ def test_usage_mistakes_with_json_print_an_error_object(path, argv, why, capsys,
     assert set(error) == {"type", "message", "hint"} and error["message"], error
 
 
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_help_renders(path, capsys):
+    run_app(app, [*path, "--help"])
+    out, err = capsys.readouterr()
+    assert "Usage:" in out and "--json" in out and "Traceback" not in err
+
+
 @pytest.mark.parametrize("path,cmd", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
 def test_every_command_that_prints_a_result_takes_json(path, cmd):
     if path[0] in NO_RESULT:
@@ -263,3 +270,13 @@ def test_every_flag_a_hint_names_exists():
                 wrong += [f"{path.name}: {f}" for f in re.findall(r"(?<![\w-])--[a-z][\w-]*", text)
                           if f not in flags]
     assert not wrong, wrong
+
+
+def test_manifest_options_on_a_folder_are_refused(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        run_app(app, ["index", str(tmp_path / "photos"), "-c", str(tmp_path / "col"), "-m",
+                      "hash:8", "--text-column", "caption", "--json"])
+    assert exc.value.code == 1 and "manifests only" in json.loads(capsys.readouterr().out)[
+        "error"]["message"]
+    assert not (tmp_path / "col").exists()

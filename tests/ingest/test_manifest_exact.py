@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -68,12 +69,15 @@ def test_parquet_special_types_become_json_data(tmp_path):
         "nested": pa.array([{"a": 1, "b": [1.5, float("nan")]}]),
         "tags": pa.array([["x", "y"]]),
         "attrs": pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())),
+        "half": pa.array([np.float16(1.5)], pa.float16()),
+        "span": pa.array([dt.timedelta(seconds=90)], pa.duration("s")),
     })
     pq.write_table(table, tmp_path / "m.parquet")
     (row,) = read_manifest(tmp_path / "m.parquet")
     assert row == {"text": "a", "when": "2020-01-02T03:04:05", "when_tz": "2020-01-02T00:00:00+00:00",
                    "day": "2021-05-06", "price": "12.30", "blob": "AP8=",
-                   "nested": {"a": 1, "b": [1.5, None]}, "tags": ["x", "y"], "attrs": {"k": 1}}
+                   "nested": {"a": 1, "b": [1.5, None]}, "tags": ["x", "y"], "attrs": {"k": 1},
+                   "half": 1.5, "span": "0:01:30"}
     json.dumps(row, allow_nan=False)
     items = list(ManifestSource(tmp_path / "m.parquet").scan())
     assert len(items) == 1 and isinstance(items[0], SourceItem)

@@ -58,18 +58,25 @@ def index(
     Exits 1 when the source lists nothing, or when it would remove more than half of its
     items (kept until --prune-all). Items removed with `remove` stay out while unchanged.
     """
-    from jointspace.ingest.sources import open_source
+    from jointspace.errors import BadInputError
+    from jointspace.ingest.sources import ManifestSource, open_source
     from jointspace.query import Collection
 
+    manifest_options = {k: v for k, v in (("path_column", path_column),
+                                          ("text_column", text_column), ("id_column", id_column),
+                                          ("types", types)) if v}
+    manifest_options["on_duplicate"] = on_duplicate
     options: dict[str, Any] = {}
     if Path(source).is_dir():
         options["kinds"] = {"text"} if text_files else {"image"}
     else:
-        options.update({k: v for k, v in (("path_column", path_column),
-                                          ("text_column", text_column),
-                                          ("id_column", id_column), ("types", types)) if v})
-        options["on_duplicate"] = on_duplicate
+        options.update(manifest_options)
     src = open_source(source, **options)
+    if not isinstance(src, ManifestSource) and (len(manifest_options) > 1
+                                                or on_duplicate != "error"):
+        raise BadInputError("--path-column, --text-column, --id-column, --types and "
+                            "--on-duplicate apply to manifests only",
+                            hint="pass a .csv/.jsonl/.parquet manifest, or drop those options")
     if hasattr(src, "check"):
         src.check()  # a misspelt column or duplicate rows: one error before any work
     if (collection / "collection.sqlite").exists():

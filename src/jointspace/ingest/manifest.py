@@ -94,6 +94,8 @@ def json_safe(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, bool, int)):
         return value
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # e.g. a float16 cell
+        return json_safe(value.item())
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
