@@ -280,3 +280,18 @@ def test_manifest_options_on_a_folder_are_refused(tmp_path, capsys):
     assert exc.value.code == 1 and "manifests only" in json.loads(capsys.readouterr().out)[
         "error"]["message"]
     assert not (tmp_path / "col").exists()
+
+
+def test_user_data_prints_as_it_is(tmp_path, capsys):
+    """Captions, metadata and paths are data, not rich markup: "[/oops]" crashed the table."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,text,tag\n1,hello [/oops] world,[bold]x[/bold]\n")
+    col = str(tmp_path / "col")
+    run_app(app, ["index", str(manifest), "-c", col, "-m", "hash:8"])
+    capsys.readouterr()
+    run_app(app, ["search", "hello", "-c", col])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hello [/oops] world" in out and "tag=[bold]x[/bold]" in out
+    with pytest.raises(SystemExit):
+        run_app(app, ["search", "x", "-c", col, "-w", "tag = '[/x]' and"])
+    assert "'[/x]'" in capsys.readouterr().err

@@ -93,7 +93,8 @@ def index(
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
                           f"{collection}`")
     for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True, markup=True)
     if report.scanned == 0 or report.prune_refused:
         raise typer.Exit(1)
 

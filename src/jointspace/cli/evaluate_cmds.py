@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
 
@@ -232,7 +233,7 @@ def _slug(text: str) -> str:
 
 def _render_summary(d: dict) -> None:
     console.print(f"[bold]{d['task']}[/]: {escape(d['model'])} on {escape(d['dataset'])}",
-                  highlight=False)
+                  highlight=False, markup=True)
     t = Table()
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -258,9 +259,9 @@ def _render_compare(d: dict) -> None:
     t = Table()
     t.add_column("metric")
     for c in d["columns"]:
-        t.add_column(escape(c), justify="right")
+        t.add_column(c, justify="right")
     for row in d["rows"]:
-        cells = ["-" if v is None else (f"[bold]{v:.4f}[/]" if i == row["best"] else f"{v:.4f}")
+        cells = ["-" if v is None else Text(f"{v:.4f}", style="bold" if i == row["best"] else "")
                  for i, v in enumerate(row["values"])]
         t.add_row(row["metric"], *cells)
     console.print(t)
@@ -275,7 +276,7 @@ def _render_predictions(d: dict) -> None:
     t.add_column("top classes (probability)")
     for r in d["predictions"]:
         top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
-        t.add_row(escape(Path(r["path"]).name), escape(r["label"]), escape(top))
+        t.add_row(Path(r["path"]).name, r["label"], top)
     console.print(t)
 
 

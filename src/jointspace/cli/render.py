@@ -13,8 +13,10 @@ from rich.markup import escape
 
 from jointspace.errors import JointspaceError
 
-console = Console()
-err_console = Console(stderr=True)
+# markup off: paths, texts and metadata print as they are ("[/x]" in a caption once crashed the
+# table); the few styled lines opt in with markup=True and escape() what they interpolate
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 
@@ -91,7 +93,7 @@ def _report(exc: Exception, as_json: bool) -> int:
     how = (f"this is a bug in jointspace {jointspace.__version__}; please report it with the "
            "command you ran and the traceback above")
     err_console.print(f"[bold red]internal error:[/] {escape(how)}", highlight=False,
-                      soft_wrap=True)
+                      soft_wrap=True, markup=True)
     if as_json:
         _print_error("InternalError", f"{type(exc).__name__}: {exc}", how, as_json)
     return 1
@@ -102,9 +104,11 @@ def _print_error(kind: str, message: str, hint: str | None, as_json: bool) -> No
         payload = {"error": {"type": kind, "message": message, "hint": hint}}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True,
+                      markup=True)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True,
+                          markup=True)
 
 
 def _click_error(exc: Exception) -> Any:

@@ -71,9 +71,10 @@ def serve(
 def _render_started(d: dict) -> None:
     for c in d["collections"]:
         err_console.print(f"collection [bold]{escape(c['name'])}[/]: {c['count']} items, "
-                          f"{escape(c['model'])}" + ("" if c["writable"] else " (read-only)"))
+                          f"{escape(c['model'])}" + ("" if c["writable"] else " (read-only)"),
+                          markup=True)
     mode = "bearer token required" if d["auth"] == "token" else "no tokens: read-only"
-    err_console.print(f"open [bold]{d['url']}[/] ({mode}; Ctrl+C stops)")
+    err_console.print(f"open [bold]{escape(d['url'])}[/] ({mode}; Ctrl+C stops)", markup=True)
 
 
 @token_app.command("create")

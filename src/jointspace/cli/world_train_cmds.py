@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -172,7 +173,8 @@ def demo(
     config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
                         train=parse_overrides(settings or []), progress=not as_json)
     result = run_demo(config, say=(lambda _: None) if as_json else
-                      (lambda m: err_console.print(f"[bold]>[/] {m}", highlight=False)))
+                      (lambda m: err_console.print(f"[bold]>[/] {escape(m)}", highlight=False,
+                                                markup=True)))
     emit(result.to_dict(), as_json, _render_demo)
 
 
