@@ -54,6 +54,7 @@ def test_an_unmounted_folder_keeps_its_items_and_the_cli_exits_1(tmp_path):
     report = json.loads(run.stdout)
     assert run.returncode == 1 and report["prune_refused"] == 4 and report["removed"] == 0
     assert any("yielded no items" in w for w in report["warnings"])
+    assert report["error"]["type"] in ("PruneRefused", "EmptySource") and report["error"]["hint"]
     with Collection.open(col) as c:
         assert c.count() == 4
 

@@ -88,14 +88,21 @@ def index(
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels, prune=False if no_prune else None,
                          prune_all=prune_all, progress=on_progress)
-    emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
+    data = report.to_dict() | {"collection": str(collection)}
+    refused = report.scanned == 0 or report.prune_refused
+    if refused:  # the report stands, and an error object says why the exit code is 1
+        data["error"] = {"type": "PruneRefused" if report.prune_refused else "EmptySource",
+                         "message": report.warnings[-1] if report.warnings else "",
+                         "hint": "pass --prune-all to remove them" if report.prune_refused
+                         else "check the source path (an unmounted folder? an empty manifest?)"}
+    emit(data, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
                           f"{collection}`")
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True, markup=True)
-    if report.scanned == 0 or report.prune_refused:
+    if refused:
         raise typer.Exit(1)
 
 
