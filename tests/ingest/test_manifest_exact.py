@@ -43,6 +43,8 @@ def test_declared_types_win_and_a_bad_cell_is_one_clear_error(tmp_path):
         read_manifest(path, parse_types("text=int"))
     with pytest.raises(BadInputError, match="--types"):
         parse_types("year=integer")
+    with pytest.raises(BadInputError, match="no column 'yaer' \\(--types\\)"):
+        list(ManifestSource(path, types="yaer=int").scan())
     jl = tmp_path / "m.jsonl"
     jl.write_text('{"text": "a", "year": "2015"}\n')
     assert read_manifest(jl, {"year": "int"}) == [{"text": "a", "year": 2015}]

@@ -157,6 +157,11 @@ class ManifestSource:
                     f"{self.manifest} has no column {name!r} ({flag}); its columns: "
                     f"{', '.join(map(repr, present)) or 'none'}",
                     hint=f"check the spelling, or leave {flag} out to pick it automatically")
+        unknown = [name for name in self.types if rows and name not in present]
+        if unknown:
+            raise BadInputError(
+                f"{self.manifest} has no column {', '.join(map(repr, unknown))} (--types); its "
+                f"columns: {', '.join(map(repr, present))}", hint="check the spelling")
 
     def _unique(self, out: list[ScanResult]) -> list[ScanResult]:
         last: dict[str, int] = {}
