@@ -77,6 +77,18 @@ def test_classify_tags_a_collection(tmp_path):
     assert all(h["metadata"]["tag"] == label for h in hits)
 
 
+def test_classify_reports_unreadable_images_and_classifies_the_rest(tmp_path):
+    Image.fromarray(np.full((8, 8, 3), (250, 0, 0), np.uint8)).save(tmp_path / "red.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    p = run("classify", tmp_path / "red.png", tmp_path / "bad.png", tmp_path / "missing.png",
+            "--labels", "red,blue", "-m", "hash:8", "--json", ok=False)
+    out = json.loads(p.stdout)
+    assert p.returncode == 1 and [r["path"] for r in out["predictions"]] == [
+        str(tmp_path / "red.png")]
+    assert [e["path"] for e in out["errors"]] == [str(tmp_path / "bad.png"),
+                                                  str(tmp_path / "missing.png")]
+
+
 def test_unreadable_files_are_in_the_summary(tmp_path, tiny_pairs):
     """tiny_pairs has one broken image: the summary (json and console) says so, not only
     report.json (issue 12)."""

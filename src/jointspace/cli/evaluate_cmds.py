@@ -193,13 +193,27 @@ def classify(
     if not images or model is None:
         raise BadInputError("give image files and --model, or --collection",
                             hint="jointspace classify a.jpg --labels cat,dog -m hf:DIR")
+    from jointspace.errors import ImageDecodeError
+    from jointspace.ingest.decode import load_image
     from jointspace.zeroshot.classifier import classify as run_classify
 
-    preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
-                         k=k)
+    loaded, errors = [], []
+    for path in images:  # an unreadable image is a record, not the end of the batch
+        try:
+            loaded.append((path, load_image(path)))
+        except ImageDecodeError as exc:
+            errors.append({"path": str(path), "reason": exc.reason})
+    if not loaded:
+        raise BadInputError(f"none of the {len(images)} images could be read "
+                            f"({errors[0]['path']}: {errors[0]['reason']})",
+                            hint="pass image files (jpg, png, webp, ...)")
+    preds = run_classify([im for _, im in loaded], names, load_embedder(model),
+                         templates=_templates(templates), k=k)
     emit({"predictions": [{"path": str(p)} | pr.to_dict()
-                          for p, pr in zip(images, preds, strict=True)]},
+                          for (p, _), pr in zip(loaded, preds, strict=True)], "errors": errors},
          as_json, _render_predictions)
+    if errors:
+        raise typer.Exit(1)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -278,6 +292,8 @@ def _render_predictions(d: dict) -> None:
         top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
         t.add_row(Path(r["path"]).name, r["label"], top)
     console.print(t)
+    for e in d["errors"]:
+        err_console.print(f"error: {e['path']}: {e['reason']}", highlight=False, soft_wrap=True)
 
 
 def _render_tags(d: dict) -> None:
