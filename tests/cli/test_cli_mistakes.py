@@ -188,6 +188,21 @@ def _app_raising(exc: BaseException) -> typer.Typer:
     return bad
 
 
+def test_a_system_exit_with_a_message_exits_1_and_says_it(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_app(_app_raising(SystemExit("--set expects KEY=VALUE")), ["go", "--json"])
+    assert exc.value.code == 1
+    assert json.loads(capsys.readouterr().out)["error"]["message"] == "--set expects KEY=VALUE"
+
+
+def test_demo_refuses_unknown_settings_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_app(app, ["demo", "--workdir", str(tmp_path / "d"), "--set", "bogus=1", "--json"])
+    assert exc.value.code == 1 and "bogus" in json.loads(capsys.readouterr().out)["error"][
+        "message"]
+    assert not (tmp_path / "d").exists()
+
+
 def test_a_real_bug_shows_its_traceback_and_how_to_report_it(capsys):
     with pytest.raises(SystemExit) as exc:
         run_app(_app_raising(ZeroDivisionError("boom")), ["go"])

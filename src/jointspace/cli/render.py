@@ -57,6 +57,9 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> None:
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", None)
         code = getattr(exc, "code", 0) if code is None else code
+        if code is not None and not isinstance(code, int):  # SystemExit("message"): as Python
+            _print_error("Exit", str(code), None, as_json)
+            code = 1
     except Exception as exc:  # noqa: BLE001 - the one place every failure is turned into output
         code = _report(exc, as_json)
     if isinstance(code, int) and not isinstance(code, bool) and code:
