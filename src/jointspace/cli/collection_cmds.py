@@ -217,9 +217,11 @@ class _progress:
 
 def _render_report(d: dict) -> None:
     t = Table(title=f"indexed into {d['collection']} in {d['seconds']:.1f}s")
-    for col in ("added", "updated", "unchanged", "removed", "failed"):
-        t.add_column(col, justify="right")
-    t.add_row(*(str(d[c]) for c in ("added", "updated", "unchanged", "removed", "failed")))
+    cols = ["added", "updated", "unchanged", "removed", "failed"]
+    cols += [c for c in ("excluded", "prune_refused") if d.get(c)]  # only when they happened
+    for col in cols:
+        t.add_column(col.replace("_", " "), justify="right")
+    t.add_row(*(str(d[c]) for c in cols))
     console.print(t)
 
 
