@@ -50,11 +50,11 @@ def serve(
         min=0, help="Open connections from one address, evicting its idle ones (0: no cap, "
                     "e.g. behind a proxy).")] = 64,
     header_timeout: Annotated[float, typer.Option(
-        min=0.1, help="Seconds a client has to send a request's headers (408 after).")] = 10.0,
+        min=0.1, max=86_400, help="Seconds a client has to send a request's headers (408 after).")] = 10.0,
     body_timeout: Annotated[float, typer.Option(
-        min=0.1, help="Seconds a client has to send a request's body (408 after).")] = 60.0,
+        min=0.1, max=86_400, help="Seconds a client has to send a request's body (408 after).")] = 60.0,
     send_timeout: Annotated[float, typer.Option(
-        min=0.1, help="Seconds a response may wait on a client that stopped reading it.")] = 30.0,
+        min=0.1, max=86_400, help="Seconds a response may wait on a client that stopped reading it.")] = 30.0,
     hide_paths: Annotated[bool, typer.Option(
         "--hide-paths", help="Return file names only, never the server's absolute paths.")]
     = False,

@@ -215,14 +215,14 @@ class Collection:
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored unit vector of an item."""
-        vecs = self.store.vectors(item_ids([item_id]))
+        vecs = self.store.vectors(_known_ids([item_id]))
         if len(vecs) == 0:
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
-        hits = self._hits([(item_ids([item_id])[0], 1.0)])
+        hits = self._hits([(i, 1.0) for i in _known_ids([item_id])])
         if not hits:
             raise NotFoundError(f"no item with id {item_id}")
         return hits[0]
@@ -345,6 +345,15 @@ def item_ids(ids: Any) -> list[int]:
                                 hint="item ids are the integers 1..2^63-1 that search returns")
         out.append(n)
     return out
+
+
+def _known_ids(ids: Any) -> list[int]:
+    """``item_ids(ids)`` for a lookup: an id out of range is simply not there (NotFoundError)."""
+    try:
+        return item_ids(ids)
+    except BadInputError:
+        raise NotFoundError(f"no item with id {list(ids)[0]}",
+                            hint="item ids are the integers 1..2^63-1 that search returns") from None
 
 
 def _check_k(k: int, offset: int) -> None:
