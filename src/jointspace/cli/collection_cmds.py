@@ -51,6 +51,12 @@ def index(
                                          "(int, float, str, bool); others are inferred."),
     on_duplicate: str = typer.Option("error", help="Manifest rows sharing a path or id: "
                                                    "error (list them) or last (last row wins)."),
+    engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
+                                             "or ray (Ray Data; needs jointspace[ray])."),
+    ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
+                                               "(default: start a local Ray on 127.0.0.1)."),
+    actors: int = typer.Option(1, min=1, help="Ray engine: embedding actors (one model each; "
+                                              "one GPU each when the cluster has GPUs)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sync SOURCE into the collection: embed new and changed files, drop removed ones.
@@ -58,6 +64,7 @@ def index(
     Exits 1 when the source lists nothing, or when it would remove more than half of its
     items (kept until --prune-all). Items removed with `remove` stay out while unchanged.
     """
+    from jointspace.engines import load_engine
     from jointspace.errors import BadInputError
     from jointspace.ingest.sources import ManifestSource, open_source
     from jointspace.query import Collection
@@ -79,6 +86,8 @@ def index(
                             hint="pass a .csv/.jsonl/.parquet manifest, or drop those options")
     if hasattr(src, "check"):
         src.check()  # a misspelt column or duplicate rows: one error before any work
+    runner = load_engine(engine, **({"address": ray_address, "actors": actors}
+                                    if engine == "ray" else {}))
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
     else:
@@ -87,7 +96,7 @@ def index(
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels, prune=False if no_prune else None,
-                         prune_all=prune_all, progress=on_progress)
+                         prune_all=prune_all, progress=on_progress, engine=runner)
     data = report.to_dict() | {"collection": str(collection)}
     refused = report.scanned == 0 or report.prune_refused
     if refused:  # the report stands, and an error object says why the exit code is 1
