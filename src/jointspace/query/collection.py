@@ -21,10 +21,9 @@ from jointspace.models.base import Embedder
 from jointspace.query.compose import compose
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
-from jointspace.store.faiss_index import FLAT
+from jointspace.store.base import Store, canonical_json
 from jointspace.store.filters import Clause, Filter, parse_filter
-from jointspace.store.local import LocalStore
-from jointspace.store.sqlite import canonical_json
+from jointspace.store.registry import StoreOptions, create_store, open_store
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
 WhereInput = str | Sequence[str] | Mapping[str, Any] | Filter | None
@@ -33,30 +32,40 @@ MAX_K = 10_000
 
 
 class Collection:
-    """A searchable collection stored in one directory."""
+    """A searchable collection, stored wherever its location says (a directory, Qdrant...)."""
 
-    def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
         self.store = store
         self._embedder = embedder
         self._keywords = None  # the BM25 index, built on the first hybrid query
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
-               embedder: Embedder | None = None) -> Collection:
-        """Create (or open, if it exists with the same model) a collection for ``model``."""
+    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = "flat",
+               embedder: Embedder | None = None,
+               options: StoreOptions | None = None) -> Collection:
+        """Create (or open, if it exists with the same model) a collection for ``model``.
+
+        ``path`` is a directory or a location such as ``qdrant://HOST:6333/NAME`` (see
+        :mod:`jointspace.store.registry`); ``options`` carries backend settings (API key,
+        shards, replicas).
+        """
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
             embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
-        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index)
+        options = options or StoreOptions()
+        if index != options.index:
+            options = StoreOptions(index, options.api_key, options.shards, options.replicas)
+        store = create_store(os.fspath(path), embedder.name, embedder.dim, options)
         return cls(store, embedder)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
-             embedder: Embedder | None = None) -> Collection:
+             embedder: Embedder | None = None,
+             options: StoreOptions | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
-        store = LocalStore.open(Path(path), readonly=readonly)
+        store = open_store(os.fspath(path), readonly=readonly, options=options)
         if model is not None:
             store.check_model(model)
         if embedder is not None:
@@ -73,8 +82,14 @@ class Collection:
         self.close()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
+        """The local directory holding the collection; None when it lives on a server."""
         return self.store.directory
+
+    @property
+    def location(self) -> str:
+        """What names the collection: its directory or URI (without credentials)."""
+        return self.store.location
 
     @property
     def embedder(self) -> Embedder:
@@ -118,8 +133,7 @@ class Collection:
         targets = {int(i) for i in ids}
         flt = parse_filter(where)
         if flt is not None:
-            with self.store.truth.transaction() as conn:
-                targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
+            targets |= set(self.store.filter_ids(flt).tolist())
         existing = [it.id for it in self.store.get(sorted(targets))]
         with self.store.writer(lock_timeout):
             self.store.write(WriteBatch(deletes=existing))
@@ -224,17 +238,8 @@ class Collection:
         """Count, model, dim and the state of the collection."""
         import jointspace
 
-        meta = self.store.truth.get_meta()
-        with self.store.truth.transaction() as c:
-            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
-            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
-        return {
-            "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
-            "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
-            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": meta.get("format"),
-            "size_bytes": size, "jointspace_version": jointspace.__version__,
-        }
+        return self.store.info() | {"model": self.store.model, "dim": self.store.dim,
+                                    "jointspace_version": jointspace.__version__}
 
     # --- helpers ------------------------------------------------------------------------
     def _hybrid(self, query: np.ndarray, text: str, method: str, *, k: int, offset: int,
@@ -248,13 +253,12 @@ class Collection:
         flt = _with_kind(parse_filter(where), kind)
         depth = max(settings.depth, k + offset + 1)
         dense = self.store.search(query[None, :], depth, flt)[0]
-        allowed = None
-        if flt is not None:
-            with self.store.truth.transaction() as conn:
-                allowed = self.store.truth.filter_ids(flt, conn)
-        if self._keywords is None:
-            self._keywords = CollectionKeywords(self.store)
-        keyword = self._keywords.search(text, depth, allowed)
+        keyword = self.store.keyword_search(text, depth, flt)
+        if keyword is None:  # the backend has no keyword index: keep one beside it
+            if self._keywords is None:
+                self._keywords = CollectionKeywords(self.store)
+            allowed = self.store.filter_ids(flt) if flt is not None else None
+            keyword = self._keywords.search(text, depth, allowed)
         ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
                                   keyword, k + offset + 1, settings)
         pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i != exclude]

@@ -13,7 +13,7 @@ tuned on SciFact train queries (see ``HybridSettings``).
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ import numpy as np
 
 from jointspace.errors import BadInputError, CorruptCollectionError
 from jointspace.query.fusion import Run, convex_combination, reciprocal_rank_fusion
+from jointspace.store.base import keyword_text  # noqa: F401 - re-exported: the keyword field
 
 _META_FILE = "keyword_index.json"
 FORMAT_VERSION = 1
@@ -149,17 +150,6 @@ class KeywordIndex:
 
             self._stemmer = Stemmer.Stemmer(self.params.stemmer)
         return self._stemmer.stemWords(words)
-
-
-def keyword_text(text: str | None, metadata: Mapping[str, Any] | None = None) -> str:
-    """The keyword field of an item: its text (caption) plus its string / list-of-string metadata."""
-    parts = [text] if text else []
-    for value in (metadata or {}).values():
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, list | tuple):
-            parts.extend(v for v in value if isinstance(v, str))
-    return "\n".join(parts)
 
 
 @dataclass(frozen=True)

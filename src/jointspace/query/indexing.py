@@ -18,8 +18,7 @@ import numpy as np
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.pipeline import Prepared, PrepareOptions, prepare_batches
 from jointspace.models.base import Embedder
-from jointspace.store.base import Fingerprint, NewItem, WriteBatch
-from jointspace.store.sqlite import canonical_json
+from jointspace.store.base import Fingerprint, NewItem, WriteBatch, canonical_json
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 

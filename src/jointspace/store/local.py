@@ -25,10 +25,17 @@ from jointspace.errors import (
     CorruptCollectionError,
     ModelMismatchError,
 )
-from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
+from jointspace.store.base import (
+    Fingerprint,
+    KeywordInputs,
+    StateBlob,
+    StoredItem,
+    WriteBatch,
+)
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
 from jointspace.store.sqlite import SqliteTruth
+from jointspace.store.sqlite import merged_metadata as merged_json
 
 DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
@@ -41,6 +48,8 @@ class LocalStore:
 
     def __init__(self, directory: Path, truth: SqliteTruth) -> None:
         self.directory = directory
+        self.location = str(directory)
+        self.readonly = truth.readonly
         self.truth = truth
         meta = truth.get_meta()
         try:
@@ -196,6 +205,43 @@ class LocalStore:
             [(int(i), float(s)) for i, s in zip(id_row, score_row) if i >= 0]
             for id_row, score_row in zip(ids, scores)
         ]
+
+    def filter_ids(self, where: Filter) -> np.ndarray:
+        with self.truth.transaction() as conn:
+            return np.sort(self.truth.filter_ids(where, conn))
+
+    def scan_vectors(self, where: Filter | None = None,
+                     batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows in self.truth.scan("vector", where, batch):
+            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+            yield ids, vecs
+
+    def scan_items(self, batch: int = 1024) -> Iterator[tuple[list[StoredItem], np.ndarray]]:
+        cols = "key, source, kind, path, text, metadata, annotations, vector"
+        for rows in self.truth.scan(cols, None, batch):
+            items = [StoredItem(*r[:6], metadata=merged_json(r[6], r[7])) for r in rows]
+            vecs = np.frombuffer(b"".join(r[8] for r in rows), np.float32).reshape(len(rows), -1)
+            yield items, vecs
+
+    def keyword_inputs(self) -> KeywordInputs:
+        return self.truth.keyword_inputs()
+
+    def keyword_search(self, query: str, depth: int,
+                       where: Filter | None = None) -> tuple[list[int], np.ndarray] | None:
+        return None  # no keyword index of its own: the caller builds one (query/keywords.py)
+
+    def cache_dir(self) -> Path | None:
+        return self.directory
+
+    def info(self) -> dict[str, object]:
+        meta = self.truth.get_meta()
+        summary = self.truth.summary()
+        size = sum(f.stat().st_size for f in self.directory.iterdir() if f.is_file())
+        return {"path": self.location, "backend": "local",
+                "count": sum(summary["kinds"].values()), "kinds": summary["kinds"],
+                "errors": summary["errors"], "seq": int(meta.get("seq", 0)),
+                "format": meta.get("format"), "index": self.index_kind, "size_bytes": size}
 
     def get(self, ids: Sequence[int]) -> list[StoredItem]:
         return self.truth.get(ids)

@@ -25,18 +25,19 @@ from jointspace.errors import (
     CorruptCollectionError,
     JointspaceError,
 )
-from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
+from jointspace.store.base import (
+    Fingerprint,
+    KeywordInputs,
+    StateBlob,
+    StoredItem,
+    WriteBatch,
+    canonical_json,
+    keyword_text,
+)
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
-
-
-def canonical_json(value: dict) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail
-    # on every row-scanning filter of the collection
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
 
 
 class SqliteTruth:
@@ -220,6 +221,39 @@ class SqliteTruth:
         with self.locked():
             return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
 
+    def scan(self, columns: str, where: Filter | None, batch: int) -> Iterator[list[tuple]]:
+        """Rows of ``SELECT id, <columns>`` (matching ``where``) in pages of ``batch``, by id.
+
+        Paged by id so a long scan never holds the lock (or a read transaction) for long.
+        """
+        sql, params = where.to_sql() if where is not None else ("1", [])
+        last = -1
+        while True:
+            with self.locked() as c:
+                rows = c.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND ({sql}) "
+                                 "ORDER BY id LIMIT ?", [last, *params, batch]).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def keyword_inputs(self) -> KeywordInputs:
+        with self.transaction() as c:
+            seq = self.seq(c)
+            rows = c.execute("SELECT id, text, metadata, annotations FROM items ORDER BY id")
+            ids, texts = [], []
+            for i, text, meta, notes in rows:
+                ids.append(i)
+                texts.append(keyword_text(text, merged_metadata(meta, notes)))
+        return KeywordInputs(seq, ids, texts)
+
+    def summary(self) -> dict[str, object]:
+        """Items per kind and the number of error records, on one snapshot."""
+        with self.transaction() as c:
+            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
+        return {"kinds": kinds, "errors": n_errors}
+
     # --- derived state ------------------------------------------------------------------
     def get_state(self, name: str) -> StateBlob | None:
         with self.locked():
@@ -355,7 +389,7 @@ def _migrate_separately(path: Path) -> None:
 
 
 def merged_metadata(metadata: str, annotations: str) -> dict:
-    """The metadata an item shows: the source's, overridden by annotations."""
+    """The metadata an item shows (from the two JSON columns): the source's, then annotations."""
     out = json.loads(metadata)
     out.update(json.loads(annotations))
     return out
