@@ -82,8 +82,9 @@ def connect(target: Target, options: StoreOptions) -> Any:
         except OSError as exc:
             raise CollectionError(f"cannot open {target.label}: {exc.strerror or exc}") from exc
     api_key = options.api_key or os.environ.get(API_KEY_ENV) or None
+    # no version handshake on connect: an unreachable server then fails once, with our hint
     return QdrantClient(url=target.url, api_key=api_key, timeout=60,
-                        https=target.url.startswith("https"))
+                        https=target.url.startswith("https"), check_compatibility=False)
 
 
 @contextmanager

@@ -1,11 +1,12 @@
 """BM25 as Qdrant sparse vectors: term weights on the client, IDF on the server.
 
-A document's vector holds, per term, the BM25 term-frequency part
-``tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen))``; the collection's sparse vector uses
+A document's vector holds, per term, Lucene's BM25 term-frequency part
+``tf / (tf + k1 * (1 - b + b * len / avglen))``; the collection's sparse vector uses
 ``Modifier.IDF``, so Qdrant multiplies each query term by ``ln((N - n + 0.5) / (n + 0.5) + 1)``
 over the current corpus (Lucene's BM25 IDF). A query's vector is 1.0 per distinct term, so its
-score is the BM25 of the documents. Tokens as the local keyword index makes them (bm25s, English
-stop words, Snowball stemmer). ``avglen`` is fixed when the first texts are written (kept in the
+score is the documents' BM25, equal to the local keyword index's (bm25s, "lucene") when
+``avglen`` is the corpus average. Tokens as the local index makes them (bm25s, English stop
+words, Snowball stemmer). ``avglen`` is fixed when the first texts are written (kept in the
 collection's meta point) because stored weights cannot follow a moving average.
 """
 
@@ -38,7 +39,7 @@ def document_vectors(texts: list[str], avglen: float) -> list[tuple[list[int], l
         counts = Counter(term_id(t) for t in tokens)
         norm = K1 * (1 - B + B * len(tokens) / max(avglen, 1e-9))
         idx = sorted(counts)
-        out.append((idx, [counts[i] * (K1 + 1) / (counts[i] + norm) for i in idx]))
+        out.append((idx, [counts[i] / (counts[i] + norm) for i in idx]))
     return out
 
 
