@@ -40,6 +40,8 @@ def index(
     path_column: str = typer.Option(None, help="Manifest column holding image paths."),
     text_column: str = typer.Option(None, help="Manifest column holding texts or captions."),
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
+    vector_column: str = typer.Option(None, help="Parquet column of precomputed embeddings to "
+                                                 "import instead of running the model."),
     index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw (large)."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
@@ -59,6 +61,13 @@ def index(
     from jointspace.query import Collection
     from jointspace.store.registry import store_exists
 
+    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas)
+    if vector_column:
+        from jointspace.cli.transfer_cmds import index_vectors
+
+        return index_vectors(source, collection, model, opts, vector_column=vector_column,
+                             id_column=id_column, text_column=text_column,
+                             path_column=path_column, batch_size=batch_size, as_json=as_json)
     options: dict[str, Any] = {}
     if Path(source).is_dir():
         options["kinds"] = {"text"} if text_files else {"image"}
@@ -67,7 +76,6 @@ def index(
                                           ("text_column", text_column),
                                           ("id_column", id_column)) if v})
     src = open_source(source, **options)
-    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas)
     if store_exists(collection, opts):
         col = Collection.open(collection, model=model, options=opts)
     else:

@@ -93,6 +93,15 @@ class StateBlob:
 
 
 @dataclass
+class ItemPage:
+    """Stored items as written (source metadata, annotations apart, fingerprints): for copying."""
+
+    ids: list[int]
+    items: list[NewItem]  # each with its vector
+    annotations: list[dict[str, Any]]
+
+
+@dataclass
 class KeywordInputs:
     """What a keyword index is built from, and the seq it reflects (its change marker)."""
 
@@ -166,8 +175,8 @@ class Store(Protocol):
         """Every (matching) item's (ids, vectors) in batches of at most ``batch``, by id."""
         ...
 
-    def scan_items(self, batch: int = 1024) -> Iterator[tuple[list[StoredItem], np.ndarray]]:
-        """Every item with its vector, in batches, by id (for copying a collection)."""
+    def scan_items(self, batch: int = 1024) -> Iterator[ItemPage]:
+        """Every item as written, with its vector, in pages by id (for copying a collection)."""
         ...
 
     def keyword_inputs(self) -> KeywordInputs:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -27,7 +28,9 @@ from jointspace.errors import (
 )
 from jointspace.store.base import (
     Fingerprint,
+    ItemPage,
     KeywordInputs,
+    NewItem,
     StateBlob,
     StoredItem,
     WriteBatch,
@@ -35,7 +38,6 @@ from jointspace.store.base import (
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
 from jointspace.store.sqlite import SqliteTruth
-from jointspace.store.sqlite import merged_metadata as merged_json
 
 DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
@@ -217,12 +219,13 @@ class LocalStore:
             vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
             yield ids, vecs
 
-    def scan_items(self, batch: int = 1024) -> Iterator[tuple[list[StoredItem], np.ndarray]]:
-        cols = "key, source, kind, path, text, metadata, annotations, vector"
+    def scan_items(self, batch: int = 1024) -> Iterator[ItemPage]:
+        cols = "key, source, kind, path, text, metadata, annotations, size, mtime_ns, sha256, vector"
         for rows in self.truth.scan(cols, None, batch):
-            items = [StoredItem(*r[:6], metadata=merged_json(r[6], r[7])) for r in rows]
-            vecs = np.frombuffer(b"".join(r[8] for r in rows), np.float32).reshape(len(rows), -1)
-            yield items, vecs
+            items = [NewItem(key=r[1], source=r[2], kind=r[3], path=r[4], text=r[5],
+                             metadata=json.loads(r[6]), size=r[8], mtime_ns=r[9], sha256=r[10],
+                             vector=np.frombuffer(r[11], np.float32)) for r in rows]
+            yield ItemPage([r[0] for r in rows], items, [json.loads(r[7]) for r in rows])
 
     def keyword_inputs(self) -> KeywordInputs:
         return self.truth.keyword_inputs()

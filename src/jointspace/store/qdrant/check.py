@@ -43,14 +43,13 @@ def check_qdrant(location: str, options: StoreOptions) -> CheckReport:
 
 def _check_points(store, report: CheckReport) -> None:
     bad_id, bad_payload, bad_vec = [], [], []
-    for items, vecs in store.scan_items(batch=1024):
-        for it in items:
-            if point_id(it.key) != it.id:
-                bad_id.append(it.id)
-        norms = np.linalg.norm(vecs, axis=1) if vecs.size else np.zeros(0)
+    for page in store.scan_items(batch=1024):
+        bad_id += [i for i, it in zip(page.ids, page.items) if point_id(it.key) != i]
+        vecs = np.stack([it.vector for it in page.items])
+        norms = np.linalg.norm(vecs, axis=1)
         ok = np.isfinite(vecs).all(axis=1) & (np.abs(norms - 1) < 1e-3)
-        bad_vec += [it.id for it, good in zip(items, ok) if not good]
-        found = store.payloads([it.id for it in items])
+        bad_vec += [i for i, good in zip(page.ids, ok) if not good]
+        found = store.payloads(page.ids)
         bad_payload += [i for i, p in found.items() if any(k not in p for k in REQUIRED)]
     if bad_id:
         report.add(ERROR, "id-mismatch", f"{len(bad_id)} point(s) whose id is not their key's "

@@ -32,7 +32,9 @@ from jointspace.errors import (
 )
 from jointspace.store.base import (
     Fingerprint,
+    ItemPage,
     KeywordInputs,
+    NewItem,
     StateBlob,
     StoredItem,
     WriteBatch,
@@ -182,10 +184,16 @@ class QdrantStore:
             yield (np.array([int(p.id) for p in page], np.int64),
                    np.asarray([p.vector[DENSE] for p in page], np.float32).reshape(-1, self.dim))
 
-    def scan_items(self, batch: int = 1024) -> Iterator[tuple[list[StoredItem], np.ndarray]]:
+    def scan_items(self, batch: int = 1024) -> Iterator[ItemPage]:
         for page in self._pages(None, payload=True, vectors=True, batch=batch):
-            yield ([_item(int(p.id), p.payload) for p in page],
-                   np.asarray([p.vector[DENSE] for p in page], np.float32).reshape(-1, self.dim))
+            items = [NewItem(key=p.payload["key"], source=p.payload["source"],
+                             kind=p.payload["kind"], path=p.payload.get("path"),
+                             text=p.payload.get("text"), metadata=p.payload.get("metadata") or {},
+                             size=p.payload.get("size"), mtime_ns=p.payload.get("mtime_ns"),
+                             sha256=p.payload.get("sha256"),
+                             vector=np.asarray(p.vector[DENSE], np.float32)) for p in page]
+            yield ItemPage([int(p.id) for p in page], items,
+                           [p.payload.get("annotations") or {} for p in page])
 
     def keyword_inputs(self) -> KeywordInputs:
         seq = self.seq()
