@@ -293,8 +293,11 @@ class LocalStore:
             self._index = self._build(conn)
             self.rebuilt = True
         elif seq > self._index.seq:
-            ids, vecs, deleted = self.truth.changes_since(self._index.seq, conn)
-            self._index.apply(ids, vecs, deleted)
+            none = np.zeros(0, np.int64)
+            self._index.apply(none, np.zeros((0, self.dim), np.float32),
+                              self.truth.deleted_since(self._index.seq, conn))
+            for ids, vecs in self.truth.changed_pages(self._index.seq, conn):
+                self._index.apply(ids, vecs, none)
             self._index.seq = seq
             if self._index.stale:
                 self._index = self._build(conn)
@@ -302,9 +305,8 @@ class LocalStore:
 
     def _build(self, conn) -> VectorIndex:
         index = VectorIndex(self.dim, self.index_kind)
-        ids, vecs = self.truth.all_vectors(conn)
-        if len(ids):
-            index.apply(ids, vecs, np.zeros(0, np.int64))
+        for ids, vecs in self.truth.changed_pages(-1, conn):  # pages: memory = index + one page
+            index.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
         index.seq = self.truth.seq(conn)
         return index
 
