@@ -19,6 +19,29 @@ import numpy as np
 from jointspace.store.filters import Filter
 
 
+def check_model(location: str, built: tuple[str, int], model: str, dim: int | None,
+                hint: str) -> None:
+    """Raise ModelMismatchError unless ``model`` (and ``dim``) is what the collection was built
+    with (``built``: its model and dim)."""
+    from jointspace.errors import ModelMismatchError
+
+    if model != built[0] or (dim is not None and dim != built[1]):
+        raise ModelMismatchError(
+            f"collection {location} was built with {built[0]} (dim {built[1]}); "
+            f"refusing to mix in {model}" + (f" (dim {dim})" if dim is not None else ""),
+            hint=hint)
+
+
+def check_dims(batch: WriteBatch, dim: int) -> None:
+    """Refuse a batch whose vectors do not have the collection's dim."""
+    from jointspace.errors import ModelMismatchError
+
+    for item in batch.upserts:
+        if item.vector.shape != (dim,):
+            raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim {dim} "
+                                     "collection")
+
+
 def canonical_json(value: dict) -> str:
     """The one JSON form of metadata that change detection compares (keys sorted, compact)."""
     # allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail

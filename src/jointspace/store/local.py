@@ -24,7 +24,6 @@ from jointspace.errors import (
     CollectionLockedError,
     CollectionNotFoundError,
     CorruptCollectionError,
-    ModelMismatchError,
 )
 from jointspace.store.base import (
     Fingerprint,
@@ -34,6 +33,8 @@ from jointspace.store.base import (
     StateBlob,
     StoredItem,
     WriteBatch,
+    check_dims,
+    check_model,
 )
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
@@ -97,12 +98,8 @@ class LocalStore:
         return cls(directory, SqliteTruth(directory / DB_FILE, readonly=readonly))
 
     def check_model(self, model: str, dim: int | None = None) -> None:
-        if model != self.model or (dim is not None and dim != self.dim):
-            raise ModelMismatchError(
-                f"collection {self.directory} was built with {self.model} (dim {self.dim}); "
-                f"refusing to mix in {model}" + (f" (dim {dim})" if dim is not None else ""),
-                hint="use a new --collection directory for a different model",
-            )
+        check_model(self.location, (self.model, self.dim), model, dim,
+                    hint="use a new --collection directory for a different model")
 
     def close(self) -> None:
         self.release_writer()
@@ -156,10 +153,7 @@ class LocalStore:
         """Commit one batch atomically (caller holds the writer lock)."""
         if self._lock_fd is None:
             raise CollectionLockedError("write() needs the writer lock; use `with store.writer():`")
-        for item in batch.upserts:
-            if item.vector.shape != (self.dim,):
-                raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim "
-                                         f"{self.dim} collection")
+        check_dims(batch, self.dim)
         if batch:
             self.truth.write(batch)
 

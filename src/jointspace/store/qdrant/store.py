@@ -28,7 +28,6 @@ from jointspace.errors import (
     CollectionError,
     CollectionLockedError,
     CorruptCollectionError,
-    ModelMismatchError,
 )
 from jointspace.store.base import (
     Fingerprint,
@@ -39,6 +38,8 @@ from jointspace.store.base import (
     StoredItem,
     WriteBatch,
     canonical_json,
+    check_dims,
+    check_model,
     keyword_text,
 )
 from jointspace.store.filters import Clause, Filter
@@ -79,12 +80,8 @@ class QdrantStore:
 
     # --- lifecycle and writer ---------------------------------------------------------------
     def check_model(self, model: str, dim: int | None = None) -> None:
-        if model != self.model or (dim is not None and dim != self.dim):
-            raise ModelMismatchError(
-                f"collection {self.location} was built with {self.model} (dim {self.dim}); "
-                f"refusing to mix in {model}" + (f" (dim {dim})" if dim is not None else ""),
-                hint="use a new collection name for a different model",
-            )
+        check_model(self.location, (self.model, self.dim), model, dim,
+                    hint="use a new collection name for a different model")
 
     @contextmanager
     def writer(self, timeout: float = 0.0) -> Iterator[QdrantStore]:
@@ -109,10 +106,7 @@ class QdrantStore:
     def write(self, batch: WriteBatch) -> None:
         if not self._held:
             raise CollectionLockedError("write() needs the writer lock; use `with store.writer():`")
-        for item in batch.upserts:
-            if item.vector.shape != (self.dim,):
-                raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim "
-                                         f"{self.dim} collection")
+        check_dims(batch, self.dim)
         if batch:
             apply_batch(self, batch, self.companion.bump_seq())
 
