@@ -1,7 +1,8 @@
 """Where the backend-parametrised suites put their collections (imported by the test modules).
 
-``local`` and ``qdrant+local`` always run; ``qdrant-server`` runs when JOINTSPACE_TEST_QDRANT_URL
-(e.g. http://127.0.0.1:6333) points at a Qdrant server, and is skipped with that reason otherwise.
+``local``, ``qdrant+local`` and ``qdrant+edge`` (Qdrant's embedded engine) always run;
+``qdrant-server`` runs when JOINTSPACE_TEST_QDRANT_URL (e.g. http://127.0.0.1:6333) points at a
+Qdrant server, and is skipped with that reason otherwise.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from urllib.parse import urlsplit
 import pytest
 
 SERVER_ENV = "JOINTSPACE_TEST_QDRANT_URL"
-BACKENDS = ["local", "qdrant+local", "qdrant-server"]
+BACKENDS = ["local", "qdrant+local", "qdrant+edge", "qdrant-server"]
 
 
 def new_location(backend: str, tmp_path, name: str = "c") -> str:
     """A fresh, not yet existing collection location on ``backend``."""
     if backend == "local":
         return str(tmp_path / name)
-    if backend == "qdrant+local":
-        return f"qdrant+local:{tmp_path / (name + '-qdrant')}"
+    if backend in ("qdrant+local", "qdrant+edge"):
+        return f"{backend}:{tmp_path / (name + '-qdrant')}"
     url = os.environ.get(SERVER_ENV)
     if not url:
         pytest.skip(f"{SERVER_ENV} is not set: no Qdrant server to test against")

@@ -80,8 +80,9 @@ def test_bm25_through_sparse_vectors_equals_the_local_keyword_index(tmp_path):
     col.close()
 
 
-def test_local_mode_allows_one_process_at_a_time(tmp_path):
-    loc = f"qdrant+local:{tmp_path / 'q'}"
+@pytest.mark.parametrize("engine", ["local", "edge"])
+def test_embedded_modes_allow_one_process_at_a_time(tmp_path, engine):
+    loc = f"qdrant+{engine}:{tmp_path / 'q'}"
     col = Collection.create(loc, model="hash:16")
     with pytest.raises(CollectionLockedError):
         Collection.open(loc, readonly=True)

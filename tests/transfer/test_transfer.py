@@ -12,11 +12,12 @@ from jointspace.query import Collection
 from jointspace.transfer import copy_collection, export_parquet, import_vectors
 from jointspace.transfer.vectors import Columns
 
-PAIRS = [("local", "qdrant+local"), ("qdrant+local", "local"), ("local", "local")]
+PAIRS = [("local", "qdrant+local"), ("qdrant+local", "local"), ("local", "local"),
+         ("qdrant+edge", "qdrant+local")]
 
 
 def _loc(kind, tmp_path, name):
-    return str(tmp_path / name) if kind == "local" else f"qdrant+local:{tmp_path / name}"
+    return str(tmp_path / name) if kind == "local" else f"{kind}:{tmp_path / name}"
 
 
 def _filled(location, n=50):

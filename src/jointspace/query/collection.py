@@ -66,10 +66,14 @@ class Collection:
              options: StoreOptions | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
         store = open_store(os.fspath(path), readonly=readonly, options=options)
-        if model is not None:
-            store.check_model(model)
-        if embedder is not None:
-            store.check_model(embedder.name, embedder.dim)
+        try:
+            if model is not None:
+                store.check_model(model)
+            if embedder is not None:
+                store.check_model(embedder.name, embedder.dim)
+        except BaseException:
+            store.close()  # a refused open must not keep the collection (or its lock) open
+            raise
         return cls(store, embedder)
 
     def close(self) -> None:

@@ -4,6 +4,7 @@
     qdrant://HOST:6333/NAME      a Qdrant server or cluster (qdrants:// for TLS)
     qdrant+local:PATH[#NAME]     qdrant-client's embedded local mode: for trying Qdrant without a
                                  server and for tests, not for production
+    qdrant+edge:PATH[#NAME]      Qdrant's embedded engine (qdrant-edge-py), in-process, on disk
 
 The table is data: ``register_store(scheme, module)`` adds a backend, whose module exposes
 ``BACKEND`` (a :class:`BackendOps`); it is imported on first use, so heavy clients load lazily.
@@ -31,6 +32,7 @@ BACKENDS: dict[str, str] = {
     "qdrant": "jointspace.store.qdrant",
     "qdrants": "jointspace.store.qdrant",
     "qdrant+local": "jointspace.store.qdrant",
+    "qdrant+edge": "jointspace.store.qdrant",
 }
 
 

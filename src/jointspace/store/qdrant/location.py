@@ -1,9 +1,11 @@
-"""Qdrant locations: ``qdrant://HOST:PORT/NAME``, ``qdrants://...`` (TLS), ``qdrant+local:PATH``.
+"""Qdrant locations: ``qdrant://HOST:PORT/NAME``, ``qdrants://...`` (TLS), ``qdrant+local:PATH``,
+``qdrant+edge:PATH``.
 
 ``qdrant+local:PATH[#NAME]`` is qdrant-client's embedded local mode (one process at a time, exact
 brute-force search, everything in memory): for trying Qdrant without a server and for tests, not
-for production. The API key comes from the options or ``$JOINTSPACE_QDRANT_API_KEY`` and is never
-part of a printed location.
+for production. ``qdrant+edge:PATH[#NAME]`` is Qdrant's embedded engine (qdrant-edge-py: real
+segments and indexes on disk, one process at a time; see ``edge.py``). The API key comes from the
+options or ``$JOINTSPACE_QDRANT_API_KEY`` and is never part of a printed location.
 """
 
 from __future__ import annotations
@@ -34,21 +36,25 @@ class Target:
 
     name: str
     url: str | None = None  # a server
-    path: Path | None = None  # local mode
+    path: Path | None = None  # local mode or the embedded engine
+    engine: str = "local"  # for a path: "local" (qdrant-client) or "edge" (qdrant-edge-py)
 
     @property
     def label(self) -> str:
-        return f"qdrant+local:{self.path}#{self.name}" if self.path else f"{self.url}/{self.name}"
+        if self.path is None:
+            return f"{self.url}/{self.name}"
+        return f"qdrant+{self.engine}:{self.path}#{self.name}"
 
 
 def parse_location(location: str) -> Target:
     """The Qdrant target named by ``location`` (BadInputError if it is malformed)."""
-    if location.startswith("qdrant+local:"):
-        rest = location[len("qdrant+local:"):]
-        path, _, name = rest.partition("#")
-        if not path:
-            raise BadInputError(f"{location!r} names no folder", hint="qdrant+local:PATH")
-        return Target(name=_checked_name(name or LOCAL_NAME, location), path=Path(path))
+    for engine in ("local", "edge"):
+        if location.startswith(f"qdrant+{engine}:"):
+            path, _, name = location[len(f"qdrant+{engine}:"):].partition("#")
+            if not path:
+                raise BadInputError(f"{location!r} names no folder", hint=f"qdrant+{engine}:PATH")
+            return Target(name=_checked_name(name or LOCAL_NAME, location), path=Path(path),
+                          engine=engine)
     parts = urlsplit(location)
     if parts.scheme not in ("qdrant", "qdrants") or not parts.hostname:
         raise BadInputError(f"cannot read the Qdrant location {location_label(location)!r}",
@@ -70,6 +76,10 @@ def connect(target: Target, options: StoreOptions) -> Any:
     """A ``QdrantClient`` for ``target``; errors say what to do."""
     from qdrant_client import QdrantClient
 
+    if target.path is not None and target.engine == "edge":
+        from jointspace.store.qdrant.edge import EdgeClient
+
+        return EdgeClient(target.path)
     if target.path is not None:
         try:
             target.path.mkdir(parents=True, exist_ok=True)
