@@ -106,3 +106,27 @@ def test_string_ranges_are_refused_not_answered_wrongly(tmp_path):
         with pytest.raises(FilterSyntaxError):
             col.store.filter_ids(parse_filter(where))
     col.close()
+
+
+def test_shards_and_replicas_reach_the_server_on_create(tmp_path):
+    """A real local-mode client, recording what create_collection is asked for."""
+    from qdrant_client import QdrantClient
+
+    from jointspace.store.qdrant.location import Target
+    from jointspace.store.qdrant.setup import create_collection
+
+    client = QdrantClient(path=str(tmp_path / "q"))
+    asked = []
+    real = client.create_collection
+    client.create_collection = lambda name, **kw: (asked.append((name, kw)), real(name, **kw))[1]
+    target = Target(name="photos", url="http://example:6333")  # a server target: indexes too
+    client.create_payload_index = lambda *a, **kw: asked.append(("index", a[1]))
+    create_collection(client, target, "hash:8", 8, StoreOptions(shards=3, replicas=2))
+    name, kw = asked[0]
+    assert name == "photos" and (kw["shard_number"], kw["replication_factor"]) == (3, 2)
+    assert kw["metadata"]["jointspace"]["model"] == "hash:8"
+    assert [a[1] for a in asked if a[0] == "index"] == ["key", "source", "kind"]
+    companion = asked[-1]  # one shard, replicated like the items
+    assert companion[0] == "photos__jointspace" and "shard_number" not in companion[1]
+    assert companion[1]["replication_factor"] == 2
+    client.close()

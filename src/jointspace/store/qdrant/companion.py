@@ -32,9 +32,11 @@ class Companion:
         self.client = client
         self.name = name + SUFFIX
 
-    def create(self) -> None:
+    def create(self, replicas: int | None = None) -> None:
+        """Create it (one shard: it is small; replicated like the items so it survives a node)."""
         if not self.client.collection_exists(self.name):
-            self.client.create_collection(self.name, vectors_config={})
+            extra = {"replication_factor": replicas} if replicas else {}
+            self.client.create_collection(self.name, vectors_config={}, **extra)
             self._put(META_ID, {"type": "meta", "seq": 0, "avglen": None})
 
     def meta(self) -> dict[str, Any]:

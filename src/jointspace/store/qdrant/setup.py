@@ -42,4 +42,4 @@ def create_collection(client: Any, target: Target, model: str, dim: int,
             for field in KEYWORD_FIELDS:
                 client.create_payload_index(target.name, field,
                                             models.PayloadSchemaType.KEYWORD, wait=True)
-    Companion(client, target.name).create()
+    Companion(client, target.name).create(options.replicas)
