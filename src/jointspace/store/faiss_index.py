@@ -121,7 +121,7 @@ class VectorIndex:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
         import faiss
 
-        data = faiss.serialize_index(self.index).tobytes()
+        data = faiss.serialize_index(self.index)  # a uint8 array: written and hashed as is
         name = f"index-{self.seq:012d}.faiss"
         _atomic_write(directory / name, data)
         meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
