@@ -68,7 +68,8 @@ def run_reference(parquet: Path, out: Path, dim: int) -> None:
     migrate(conn)
     source = str(parquet.resolve())
     now = time.time()
-    for seq, rb in enumerate(pq.ParquetFile(parquet).iter_batches(batch_size=BATCH), 1):
+    pf = pq.ParquetFile(parquet, pre_buffer=False, buffer_size=1 << 20)  # stream, as jointspace
+    for seq, rb in enumerate(pf.iter_batches(batch_size=BATCH), 1):
         vecs = rb.column("emb").flatten().to_numpy().reshape(-1, dim)
         ids, texts = rb.column("id").to_pylist(), rb.column("text").to_pylist()
         conn.execute("BEGIN IMMEDIATE")

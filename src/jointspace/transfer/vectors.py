@@ -56,7 +56,9 @@ def import_vectors(store: Store, manifest: str | os.PathLike, columns: Columns, 
     start = time.perf_counter()
     manifest = Path(manifest)
     try:
-        pf = pq.ParquetFile(manifest)
+        # no pre-buffering: pyarrow would otherwise hold every column chunk it has read
+        # (the whole file, by the end) rather than one batch at a time
+        pf = pq.ParquetFile(manifest, pre_buffer=False, buffer_size=1 << 20)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise BadInputError(f"cannot read {manifest} as parquet: {exc}") from exc
     columns = _with_defaults(columns, pf.schema_arrow.names)
