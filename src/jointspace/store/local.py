@@ -299,16 +299,10 @@ class LocalStore:
 
     def _build(self, conn) -> VectorIndex:
         index = VectorIndex(self.dim, self.index_kind)
-        # read in pages into one preallocated array, added at once: faiss then sizes its storage
-        # exactly instead of doubling it page after page (peak: twice the index, not three times)
-        n = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-        all_ids, all_vecs, filled = np.empty(n, np.int64), np.empty((n, self.dim), np.float32), 0
+        # page by page: faiss grows its storage in place (realloc), so the peak stays near the
+        # index itself; a preallocated array of everything would double it
         for ids, vecs in self.truth.changed_pages(-1, conn):
-            all_ids[filled : filled + len(ids)], all_vecs[filled : filled + len(ids)] = ids, vecs
-            filled += len(ids)
-        if filled:
-            index.index.add_with_ids(all_vecs[:filled], all_ids[:filled])
-        del all_vecs
+            index.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
         index.seq = self.truth.seq(conn)
         return index
 
