@@ -11,7 +11,8 @@ ALLOWED = {"jointspace.store", "jointspace.store.base", "jointspace.store.filter
            "jointspace.store.registry"}
 FORBIDDEN_MODULES = {"sqlite3", "faiss", "qdrant_client", "qdrant_edge"}
 FORBIDDEN_NAMES = {"LocalStore", "SqliteTruth", "QdrantStore", "VectorIndex"}
-FORBIDDEN_ATTRS = {"truth", "conn", "client"}  # backends' internals, on any object
+FORBIDDEN_ATTRS = {"truth"}  # the SQLite truth, on any object
+STORE_ATTRS = {"conn", "client", "companion", "payloads"}  # backends' internals, on a store
 
 
 def _violations(path: Path) -> list[str]:
@@ -34,7 +35,9 @@ def _violations(path: Path) -> list[str]:
             elif name.startswith("jointspace.store.") and not (
                     name in ALLOWED or name.rsplit(".", 1)[0] in ALLOWED):
                 found.append(f"{path.name}:{node.lineno} imports {name}")
-        if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRS:
+        if isinstance(node, ast.Attribute) and (
+                node.attr in FORBIDDEN_ATTRS
+                or node.attr in STORE_ATTRS and "store" in ast.unparse(node.value)):
             found.append(f"{path.name}:{node.lineno} touches {ast.unparse(node)}")
     return found
 
@@ -53,11 +56,12 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path):
     f.write_text("import sqlite3\nfrom jointspace.store.sqlite import SqliteTruth\n"
                  "from jointspace.store.local import LocalStore\n"
                  "from jointspace.store import LocalStore\n"
-                 "def f(col):\n    s = col.store\n    return s.truth.seq()\n")
+                 "def f(col):\n    s = col.store\n    return s.truth.seq()\n"
+                 "def g(col):\n    return col.store.client.count('x')\n")
     found = _violations(f)
-    assert {int(v.split(":")[1].split()[0]) for v in found} == {1, 2, 3, 4, 7}, found
+    assert {int(v.split(":")[1].split()[0]) for v in found} == {1, 2, 3, 4, 7, 9}, found
     f.write_text("from jointspace.store.base import Store\nfrom jointspace.store import Filter\n"
-                 "def f(col):\n    return col.store.seq()\n")
+                 "def f(col, http):\n    return col.store.seq(), http.client, http.conn\n")
     assert _violations(f) == []
 
 

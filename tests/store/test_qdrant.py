@@ -12,7 +12,7 @@ from jointspace.errors import (
     FilterSyntaxError,
 )
 from jointspace.query import Collection
-from jointspace.query.hybrid import KeywordIndex
+from jointspace.query.bm25 import KeywordIndex
 from jointspace.store import parse_filter
 from jointspace.store.qdrant.companion import point_id
 from jointspace.store.qdrant.location import parse_location

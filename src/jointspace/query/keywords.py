@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from jointspace.errors import JointspaceError
-from jointspace.query.hybrid import KeywordIndex
+from jointspace.query.bm25 import KeywordIndex
 from jointspace.store.base import Store
 
 KEYWORD_DIR = "keywords"
