@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +137,13 @@ class VectorIndex:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
         import faiss
 
-        data = faiss.serialize_index(self.index).tobytes()
         name = f"index-{self.seq:012d}.faiss"
-        _atomic_write(directory / name, data)
-        meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
-                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal, "size": len(data),
-                "spot_sha256": _spot_hash(memoryview(data))}
+        # straight to the file, then hashed from it: no in-memory copy of a multi-GB index
+        digest = _atomic_write(directory / name, lambda tmp: faiss.write_index(self.index, tmp))
+        path = directory / name
+        meta = {"file": name, "sha256": digest, "seq": self.seq,
+                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
+                "size": path.stat().st_size, "spot_sha256": _spot_file_hash(path)}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
         stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
@@ -192,13 +194,6 @@ def _spot_offsets(size: int) -> list[tuple[int, int]]:
     return [(0, _SPOT_EDGE), *middle, (size - _SPOT_EDGE, _SPOT_EDGE)]
 
 
-def _spot_hash(data: memoryview) -> str:
-    h = hashlib.sha256(str(len(data)).encode())
-    for offset, length in _spot_offsets(len(data)):
-        h.update(data[offset : offset + length])
-    return h.hexdigest()
-
-
 def _spot_file_hash(path: Path) -> str:
     size = path.stat().st_size
     h = hashlib.sha256(str(size).encode())
@@ -240,12 +235,22 @@ def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
+    """Write ``data`` (bytes, or a function writing the file it is given) atomically and
+    durably; returns the file's sha256."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        if callable(data):
+            try:
+                data(str(tmp))
+            except RuntimeError as exc:  # faiss reports a failed write (disk full...) this way
+                raise OSError(f"writing {tmp} failed: {exc}") from exc
+        else:
+            tmp.write_bytes(data)
+        digest = hashlib.sha256()
+        with open(tmp, "rb+") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -257,3 +262,4 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return digest.hexdigest()
