@@ -35,7 +35,9 @@ def index(
     path_column: str = typer.Option(None, help="Manifest column holding image paths."),
     text_column: str = typer.Option(None, help="Manifest column holding texts or captions."),
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
-    index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw (large)."),
+    index_kind: str = typer.Option(
+        "flat", "--index", help="flat (exact), hnsw (large), or int8 / binary: compressed codes "
+                                "pick a shortlist, rescored exactly with the stored vectors."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "

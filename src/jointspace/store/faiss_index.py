@@ -15,16 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.runtime import configure_faiss
+from jointspace.store import codes
+from jointspace.store.codes import BINARY, CODE_KINDS, INT8, Fetch
 
 FLAT = "flat"
 HNSW = "hnsw"
-INDEX_KINDS = (FLAT, HNSW)
+INDEX_KINDS = (FLAT, HNSW, INT8, BINARY)
 INDEX_META = "index.json"
 _BLOCK_FLOATS = 1 << 24  # scores computed per block in flat search: 64 MiB of float32
 
 
 class VectorIndex:
-    """An id-mapped inner-product index (exact flat by default, HNSW optional)."""
+    """An id-mapped inner-product index: exact flat (default), HNSW, or int8/binary codes.
+
+    The code kinds hold no float vectors: their searches take a ``fetch`` callable giving the
+    exact vectors of a shortlist (``codes.search``).
+    """
 
     def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32) -> None:
         import faiss
@@ -36,11 +42,14 @@ class VectorIndex:
         elif kind == HNSW:
             base = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efSearch = 128
-        else:
+        elif kind not in CODE_KINDS:
             raise ValueError(f"unknown index kind {kind!r}; use one of {INDEX_KINDS}")
-        self.index = faiss.IndexIDMap2(base)
+        self.index = codes.new_index(kind, dim) if kind in CODE_KINDS else faiss.IndexIDMap2(base)
         self.seq = 0
-        self.stale = False  # HNSW cannot delete in place: rebuild before next search
+        self.trained = 0  # int8: how many vectors its ranges were learnt from
+        # rebuild before the next search: HNSW cannot delete in place, and int8 ranges learnt
+        # from a few vectors are relearnt from all of them as the index doubles
+        self.stale = False
         self._id_cache: np.ndarray | None = None  # storage row -> item id
         self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
@@ -59,17 +68,34 @@ class VectorIndex:
                 self.stale = self.stale or bool(_present(self.index, drop))
             else:
                 self.index.remove_ids(faiss.IDSelectorBatch(drop))
-        if len(ids):
+        if not len(ids):
+            return
+        if self.kind == INT8:
+            if not self.trained:
+                self.trained = codes.train(self.index, vectors)
+            elif self.trained < codes.RETRAIN_BELOW and self.ntotal + len(ids) >= 2 * self.trained:
+                self.stale = True
+        if self.kind in CODE_KINDS:
+            codes.add(self.kind, self.index, ids, vectors)
+        else:
             self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
 
     def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+        fetch: Fetch | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly."""
+        """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly.
+
+        Code kinds need ``fetch`` (ids -> float vectors) to rescore their shortlist.
+        """
         queries = np.ascontiguousarray(queries, np.float32)
         k = min(k, self.ntotal if allowed is None else len(allowed))
         if k == 0:
             return _empty(len(queries))
+        if self.kind in CODE_KINDS:
+            if fetch is None:
+                raise ValueError(f"a {self.kind} index rescores with float vectors: pass fetch")
+            return codes.search(self.kind, self.index, queries, k, fetch, allowed)
         if self.kind == FLAT:
             return self._flat_search(queries, k, allowed)
         if allowed is None:
@@ -102,6 +128,25 @@ class VectorIndex:
             best_s, best_i = _topk_merge(best_s, best_i, block_s, block_i, k)
         return best_s, best_i
 
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, what is stored for each): float vectors, or the codes of the code kinds."""
+        import faiss
+
+        ids = _id_map(self.index).astype(np.int64)
+        if self.kind in CODE_KINDS:
+            return ids, codes.stored_codes(self.kind, self.index)
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner = faiss.downcast_index(inner.storage)
+        vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.dim))
+        return ids, np.asarray(vecs, np.float32)
+
+    def encoded(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` as :meth:`contents` would hold them."""
+        if self.kind in CODE_KINDS:
+            return codes.encode(self.kind, self.index, vectors)
+        return np.asarray(vectors, np.float32)
+
     def _ids(self) -> np.ndarray:
         if self._id_cache is None:
             self._id_cache = _id_map(self.index)
@@ -121,11 +166,13 @@ class VectorIndex:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
         import faiss
 
-        data = faiss.serialize_index(self.index).tobytes()
+        serialize = faiss.serialize_index_binary if self.kind == BINARY else faiss.serialize_index
+        data = serialize(self.index).tobytes()
         name = f"index-{self.seq:012d}.faiss"
         _atomic_write(directory / name, data)
         meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
-                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
+                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
+                "trained": self.trained}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
         stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
@@ -144,16 +191,19 @@ class VectorIndex:
             raw = (directory / Path(meta["file"]).name).read_bytes()
             if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
                 return None
-            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
+            deserialize = (faiss.deserialize_index_binary if kind == BINARY
+                           else faiss.deserialize_index)
+            index = deserialize(np.frombuffer(raw, dtype=np.uint8))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None
-        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != dim:
+        width = 8 * ((dim + 7) // 8) if kind == BINARY else dim
+        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != width:
             return None
         if index.ntotal != meta.get("ntotal"):
             return None
         out = cls.__new__(cls)
         out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
-        out.seq, out.stale = int(meta["seq"]), False
+        out.seq, out.stale, out.trained = int(meta["seq"]), False, int(meta.get("trained", 0))
         out._id_cache = out._order_cache = None
         return out
 

@@ -190,11 +190,15 @@ class LocalStore:
         with self._index_lock, self.truth.transaction() as conn:
             index = self._synced(conn)
             allowed = self.truth.filter_ids(where, conn) if where is not None else None
-            scores, ids = index.search(queries, k, allowed)
+            scores, ids = index.search(queries, k, allowed, self._fetch)
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row) if i >= 0]
             for id_row, score_row in zip(ids, scores)
         ]
+
+    def _fetch(self, ids: np.ndarray) -> np.ndarray:
+        """Float vectors for a compressed index's shortlist (inside search's transaction)."""
+        return self.truth.vectors(ids.tolist(), self.dim)
 
     def get(self, ids: Sequence[int]) -> list[StoredItem]:
         return self.truth.get(ids)
