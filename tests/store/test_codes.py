@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from jointspace.errors import BadInputError
 from jointspace.store import LocalStore, NewItem, WriteBatch, codes, parse_filter
 from jointspace.store.check import check_collection
 from jointspace.store.faiss_index import VectorIndex
@@ -130,3 +131,41 @@ def test_filtered_store_search_is_exact_with_codes(tmp_path):
 def _items(vecs, start=0):
     return [NewItem(key=f"k{start + i}", source="s", kind="text", vector=v, text=f"t{start + i}",
                     metadata={"n": start + i}) for i, v in enumerate(vecs)]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "int8", "binary"])
+def test_prefix_index_rescores_with_all_dimensions(kind):
+    ids, x, q = _data(seed=6, n=2000)
+    index = VectorIndex(D, kind, prefix=D // 2)
+    index.apply(ids, x, np.zeros(0, np.int64))
+    assert index.index.d == D // 2
+    scores, got = index.search(q, 10, fetch=_fetcher(ids, x))
+    exact = ids[np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :10]]
+    assert _recall(got, exact) >= 0.9
+    by_id = dict(zip(ids.tolist(), x))
+    for qi, row, srow in zip(q, got, scores):  # full-dimension scores: rescored
+        np.testing.assert_allclose(srow, [by_id[int(i)] @ qi for i in row], rtol=0, atol=1e-5)
+    small = ids[::50]
+    _, got = index.search(q, 10, small, _fetcher(ids, x))
+    rows = np.isin(ids, small)
+    assert np.array_equal(got, small[np.argsort(-(q @ x[rows].T), axis=1, kind="stable")[:, :10]])
+
+
+def test_prefix_store_survives_reopen_replay_and_check(tmp_path):
+    store = LocalStore.create(tmp_path / "c", "fake", D, index="int8", index_dim=64)
+    store.acquire_writer()
+    rng = np.random.default_rng(7)
+    store.write(WriteBatch(upserts=_items(_clustered(rng, 60))))
+    store.save_index()
+    store.write(WriteBatch(upserts=_items(_clustered(rng, 10), start=60), deletes=[1, 2]))
+    store.close()
+    store = LocalStore.open(tmp_path / "c")
+    q = _clustered(rng, 1)
+    got = [i for i, _ in store.search(q, 10)[0]]
+    assert not store.rebuilt and store.index_status()["dim"] == 64
+    ids, vecs = store.truth.all_vectors()
+    assert got == ids[np.argsort(-(vecs @ q[0]), kind="stable")[:10]].tolist()
+    store.close()
+    assert check_collection(tmp_path / "c").ok
+    with pytest.raises(BadInputError, match="outside"):
+        LocalStore.create(tmp_path / "d", "fake", D, index_dim=D + 1)

@@ -38,6 +38,9 @@ def index(
     index_kind: str = typer.Option(
         "flat", "--index", help="flat (exact), hnsw (large), or int8 / binary: compressed codes "
                                 "pick a shortlist, rescored exactly with the stored vectors."),
+    index_dim: int = typer.Option(
+        None, "--dim", min=1, help="Index only the first N dimensions, renormalised (Matryoshka "
+                                   "models); the shortlist is rescored with all of them."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
@@ -62,7 +65,8 @@ def index(
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
     else:
-        col = Collection.create(collection, model or _default_model(src), index=index_kind)
+        col = Collection.create(collection, model or _default_model(src), index=index_kind,
+                                index_dim=index_dim)
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,

@@ -43,13 +43,18 @@ class Collection:
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
-               embedder: Embedder | None = None) -> Collection:
-        """Create (or open, if it exists with the same model) a collection for ``model``."""
+               embedder: Embedder | None = None, index_dim: int | None = None) -> Collection:
+        """Create (or open, if it exists with the same model) a collection for ``model``.
+
+        ``index``: flat, hnsw, int8 or binary; ``index_dim``: index only the renormalised first
+        dimensions (Matryoshka), the shortlist rescored with the full vectors.
+        """
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
             embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
-        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index)
+        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index,
+                                  index_dim=index_dim)
         return cls(store, embedder)
 
     @classmethod
@@ -231,7 +236,8 @@ class Collection:
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return {
             "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
-            "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
+            "dim": self.store.dim, "index": self.store.index_kind,
+            "index_dim": self.store.index_dim or self.store.dim, "kinds": kinds,
             "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": self.store.truth.schema_version(),
             "size_bytes": size, "jointspace_version": jointspace.__version__,
         }

@@ -167,7 +167,7 @@ def _check_ids(c: sqlite3.Connection, seq: int, report: CheckReport) -> None:
 # --- the index ------------------------------------------------------------------------------
 def _check_index(store: LocalStore, report: CheckReport) -> None:
     directory = store.directory
-    snapshot = VectorIndex.load(directory, store.dim, store.index_kind)
+    snapshot = VectorIndex.load(directory, store.dim, store.index_kind, store.index_dim)
     with store.truth.transaction() as c:
         seq = store.truth.seq(c)
         state = _snapshot_state(directory, snapshot, seq)

@@ -76,21 +76,32 @@ def add(kind: str, index, ids: np.ndarray, vectors: np.ndarray) -> None:
     index.add_with_ids(np.ascontiguousarray(payload), np.asarray(ids, np.int64))
 
 
-def shortlist(kind: str, k: int) -> int:
-    return max(k * OVERSAMPLE[kind], MIN_SHORTLIST)
+def shortlist(kind: str, k: int, prefix: bool = False) -> int:
+    """How many candidates to rescore for ``k`` results; twice as many from a prefix."""
+    return max(k * OVERSAMPLE.get(kind, 1) * (1 + prefix), MIN_SHORTLIST)
+
+
+def truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """The first ``dim`` dimensions, renormalised (Matryoshka-trained models keep most quality)."""
+    head = np.ascontiguousarray(vectors[:, :dim], np.float32)
+    norms = np.linalg.norm(head, axis=1, keepdims=True)
+    return head / np.where(norms > 0, norms, 1)
 
 
 def search(
-    kind: str, index, queries: np.ndarray, k: int, fetch: Fetch, allowed: np.ndarray | None = None
+    kind: str, index, queries: np.ndarray, k: int, fetch: Fetch,
+    allowed: np.ndarray | None = None, probe: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (exact scores, ids): codes pick a shortlist, ``fetch``'s vectors rank it.
 
     With ``allowed``, only those ids are candidates; when they fit in the shortlist they are all
-    rescored, so small filtered searches are exact.
+    rescored, so small filtered searches are exact. ``probe``: the queries as the codes see them
+    (a truncated prefix), ``queries`` by default.
     """
     import faiss
 
-    m = shortlist(kind, k)
+    m = shortlist(kind, k, probe is not None)
+    probe = queries if probe is None else probe
     if allowed is not None and len(allowed) <= m:
         cand = np.broadcast_to(np.asarray(allowed, np.int64), (len(queries), len(allowed)))
     else:
@@ -99,7 +110,7 @@ def search(
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed,
                                                                                  np.int64)))
-        probe = encode(kind, index, queries) if kind == BINARY else queries
+        probe = encode(kind, index, probe) if kind == BINARY else probe
         _, cand = index.search(probe, m, params=params)
     return rescore(queries, cand, fetch, k)
 

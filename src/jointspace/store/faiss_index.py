@@ -29,22 +29,26 @@ class VectorIndex:
     """An id-mapped inner-product index: exact flat (default), HNSW, or int8/binary codes.
 
     The code kinds hold no float vectors: their searches take a ``fetch`` callable giving the
-    exact vectors of a shortlist (``codes.search``).
+    exact vectors of a shortlist (``codes.search``). With ``prefix`` (Matryoshka truncation) any
+    kind indexes the renormalised first ``prefix`` dimensions and rescores its shortlist likewise.
     """
 
-    def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32) -> None:
+    def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32,
+                 prefix: int | None = None) -> None:
         import faiss
 
         configure_faiss()
-        self.dim, self.kind, self.hnsw_m = dim, kind, hnsw_m
+        self.dim, self.kind, self.hnsw_m, self.prefix = dim, kind, hnsw_m, prefix
+        width = self.width
         if kind == FLAT:
-            base = faiss.IndexFlatIP(dim)
+            base = faiss.IndexFlatIP(width)
         elif kind == HNSW:
-            base = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base = faiss.IndexHNSWFlat(width, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efSearch = 128
         elif kind not in CODE_KINDS:
             raise ValueError(f"unknown index kind {kind!r}; use one of {INDEX_KINDS}")
-        self.index = codes.new_index(kind, dim) if kind in CODE_KINDS else faiss.IndexIDMap2(base)
+        self.index = (codes.new_index(kind, width) if kind in CODE_KINDS
+                      else faiss.IndexIDMap2(base))
         self.seq = 0
         self.trained = 0  # int8: how many vectors its ranges were learnt from
         # rebuild before the next search: HNSW cannot delete in place, and int8 ranges learnt
@@ -56,6 +60,11 @@ class VectorIndex:
     @property
     def ntotal(self) -> int:
         return self.index.ntotal
+
+    @property
+    def width(self) -> int:
+        """Dimensions the faiss index holds: the prefix, or all of them."""
+        return self.prefix or self.dim
 
     def apply(self, ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray) -> None:
         """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
@@ -70,6 +79,8 @@ class VectorIndex:
                 self.index.remove_ids(faiss.IDSelectorBatch(drop))
         if not len(ids):
             return
+        if self.prefix:
+            vectors = codes.truncate(vectors, self.prefix)
         if self.kind == INT8:
             if not self.trained:
                 self.trained = codes.train(self.index, vectors)
@@ -92,16 +103,32 @@ class VectorIndex:
         k = min(k, self.ntotal if allowed is None else len(allowed))
         if k == 0:
             return _empty(len(queries))
-        if self.kind in CODE_KINDS:
+        if self.kind in CODE_KINDS or self.prefix:
             if fetch is None:
-                raise ValueError(f"a {self.kind} index rescores with float vectors: pass fetch")
-            return codes.search(self.kind, self.index, queries, k, fetch, allowed)
+                raise ValueError(f"a {self.kind} index of {self.width} of {self.dim} dimensions "
+                                 "rescores with the float vectors: pass fetch")
+            probe = codes.truncate(queries, self.prefix) if self.prefix else queries
+            if self.kind in CODE_KINDS:
+                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe)
+            m = codes.shortlist(self.kind, k, bool(self.prefix))
+            if allowed is not None and len(allowed) <= m:
+                cand = np.broadcast_to(np.asarray(allowed, np.int64), (len(queries), len(allowed)))
+            else:
+                _, cand = self._search_floats(probe, min(m, self.ntotal), allowed)
+            return codes.rescore(queries, cand, fetch, k)
+        return self._search_floats(queries, k, allowed)
+
+    def _search_floats(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            k = min(k, len(allowed))
         if self.kind == FLAT:
             return self._flat_search(queries, k, allowed)
         if allowed is None:
             return self.index.search(queries, k)
         # HNSW with a selector is approximate: score the allowed vectors exactly instead.
-        vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed])
+        vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed]).reshape(-1, self.width)
         return _topk(queries @ vecs.T, allowed, k)
 
     def _flat_search(
@@ -113,8 +140,8 @@ class VectorIndex:
         import faiss
 
         base = faiss.downcast_index(self.index.index)
-        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.dim)
-        vectors = vectors.reshape(self.ntotal, self.dim)
+        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.width)
+        vectors = vectors.reshape(self.ntotal, self.width)
         ids = self._ids()
         if allowed is not None:
             rows = self._rows_of(np.asarray(allowed, np.int64))
@@ -138,11 +165,13 @@ class VectorIndex:
         inner = faiss.downcast_index(self.index.index)
         if isinstance(inner, faiss.IndexHNSW):
             inner = faiss.downcast_index(inner.storage)
-        vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.dim))
+        vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.width))
         return ids, np.asarray(vecs, np.float32)
 
     def encoded(self, vectors: np.ndarray) -> np.ndarray:
         """``vectors`` as :meth:`contents` would hold them."""
+        if self.prefix:
+            vectors = codes.truncate(vectors, self.prefix)
         if self.kind in CODE_KINDS:
             return codes.encode(self.kind, self.index, vectors)
         return np.asarray(vectors, np.float32)
@@ -172,7 +201,7 @@ class VectorIndex:
         _atomic_write(directory / name, data)
         meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
                 "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
-                "trained": self.trained}
+                "trained": self.trained, "prefix": self.prefix}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
         stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
@@ -181,7 +210,8 @@ class VectorIndex:
                 old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path, dim: int, kind: str) -> VectorIndex | None:
+    def load(cls, directory: Path, dim: int, kind: str,
+             prefix: int | None = None) -> VectorIndex | None:
         """The snapshot, or None if it is missing, damaged or does not match."""
         import faiss
 
@@ -196,13 +226,14 @@ class VectorIndex:
             index = deserialize(np.frombuffer(raw, dtype=np.uint8))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None
-        width = 8 * ((dim + 7) // 8) if kind == BINARY else dim
+        width = prefix or dim
+        width = 8 * ((width + 7) // 8) if kind == BINARY else width
         if meta.get("dim") != dim or meta.get("kind") != kind or index.d != width:
             return None
-        if index.ntotal != meta.get("ntotal"):
+        if index.ntotal != meta.get("ntotal") or meta.get("prefix") != prefix:
             return None
         out = cls.__new__(cls)
-        out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
+        out.dim, out.kind, out.hnsw_m, out.index, out.prefix = dim, kind, 32, index, prefix
         out.seq, out.stale, out.trained = int(meta["seq"]), False, int(meta.get("trained", 0))
         out._id_cache = out._order_cache = None
         return out

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import (
+    BadInputError,
     CollectionError,
     CollectionLockedError,
     CollectionNotFoundError,
@@ -45,6 +46,8 @@ class LocalStore:
         try:
             self.model, self.dim = meta["model"], int(meta["dim"])
             self.index_kind = meta.get("index", FLAT)
+            # Matryoshka truncation: the index holds this renormalised prefix (None: all dims)
+            self.index_dim = int(meta["index_dim"]) if meta.get("index_dim") else None
         except (KeyError, ValueError) as exc:
             raise CorruptCollectionError(
                 f"{directory}: collection metadata is incomplete ({exc})",
@@ -58,15 +61,21 @@ class LocalStore:
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: Path, model: str, dim: int, index: str = FLAT) -> LocalStore:
+    def create(cls, directory: Path, model: str, dim: int, index: str = FLAT,
+               index_dim: int | None = None) -> LocalStore:
         if index not in INDEX_KINDS:
             raise ValueError(f"index must be one of {INDEX_KINDS}")
+        if index_dim is not None and not 0 < index_dim <= dim:
+            raise BadInputError(f"--dim {index_dim} is outside 1..{dim} (the model's dimension)",
+                                hint="pass a prefix length no larger than the model's dim")
         directory.mkdir(parents=True, exist_ok=True)
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:
             initial = {"model": model, "dim": str(dim), "index": index, "seq": "0",
                        "created_at": str(time.time())}
+            if index_dim is not None and index_dim < dim:
+                initial["index_dim"] = str(index_dim)
             # OR IGNORE: of processes creating it at once, the first wins; the others then see
             # its model (and refuse if theirs differs) instead of overwriting it
             with truth.transaction(write=True) as c:
@@ -226,7 +235,8 @@ class LocalStore:
     def index_status(self) -> dict[str, int | str | bool]:
         with self._index_lock:
             index = self._synced(None)
-            return {"kind": index.kind, "ntotal": index.ntotal, "seq": index.seq,
+            return {"kind": index.kind, "dim": index.width, "ntotal": index.ntotal,
+                    "seq": index.seq,
                     "rebuilt_on_open": self.rebuilt}
 
     # --- index maintenance ------------------------------------------------------------------
@@ -236,7 +246,8 @@ class LocalStore:
             with self.truth.transaction() as c:
                 return self._synced(c)
         if self._index is None:
-            self._index = VectorIndex.load(self.directory, self.dim, self.index_kind)
+            self._index = VectorIndex.load(self.directory, self.dim, self.index_kind,
+                                           self.index_dim)
             if self._index is None:
                 self._index = self._build(conn)
                 self.rebuilt = True
@@ -255,7 +266,7 @@ class LocalStore:
         return self._index
 
     def _build(self, conn) -> VectorIndex:
-        index = VectorIndex(self.dim, self.index_kind)
+        index = VectorIndex(self.dim, self.index_kind, prefix=self.index_dim)
         ids, vecs = self.truth.all_vectors(conn)
         if len(ids):
             index.apply(ids, vecs, np.zeros(0, np.int64))
