@@ -97,13 +97,8 @@ def test_int8_ranges_are_relearnt_as_a_small_index_grows(tmp_path):
 
 @pytest.mark.parametrize("kind", ["int8", "binary"])
 def test_check_compares_codes_with_the_truth(tmp_path, kind):
-    store = LocalStore.create(tmp_path / "c", "fake", D, index=kind)
-    store.acquire_writer()
     rng = np.random.default_rng(4)
-    store.write(WriteBatch(upserts=_items(_clustered(rng, 300))))
-    store.save_index()
-    store.write(WriteBatch(upserts=_items(_clustered(rng, 20), start=300), deletes=[4, 5]))
-    store.close()
+    _snapshot_then_churn(tmp_path / "c", rng, 300, index=kind)
     report = check_collection(tmp_path / "c")
     assert report.ok and report.index["kind"] == kind and report.index["ntotal"] == 318
     conn = LocalStore.open(tmp_path / "c")  # the stored vector changes behind the index's back
@@ -125,6 +120,16 @@ def test_filtered_store_search_is_exact_with_codes(tmp_path):
     allowed = np.isin(ids, store.truth.filter_ids(flt))
     order = np.argsort(-(vecs[allowed] @ q[0]), kind="stable")[:10]
     assert got == ids[allowed][order].tolist()
+    store.close()
+
+
+def _snapshot_then_churn(directory, rng, n, **create):
+    """n items, a snapshot, then 20 more and 2 deletions left to replay from the change log."""
+    store = LocalStore.create(directory, "fake", D, **create)
+    store.acquire_writer()
+    store.write(WriteBatch(upserts=_items(_clustered(rng, n))))
+    store.save_index()
+    store.write(WriteBatch(upserts=_items(_clustered(rng, 20), start=n), deletes=[4, 5]))
     store.close()
 
 
@@ -152,13 +157,8 @@ def test_prefix_index_rescores_with_all_dimensions(kind):
 
 
 def test_prefix_store_survives_reopen_replay_and_check(tmp_path):
-    store = LocalStore.create(tmp_path / "c", "fake", D, index="int8", index_dim=64)
-    store.acquire_writer()
     rng = np.random.default_rng(7)
-    store.write(WriteBatch(upserts=_items(_clustered(rng, 60))))
-    store.save_index()
-    store.write(WriteBatch(upserts=_items(_clustered(rng, 10), start=60), deletes=[1, 2]))
-    store.close()
+    _snapshot_then_churn(tmp_path / "c", rng, 60, index="int8", index_dim=64)
     store = LocalStore.open(tmp_path / "c")
     q = _clustered(rng, 1)
     got = [i for i, _ in store.search(q, 10)[0]]
