@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from jointspace.cli.render import JSON_OPTION, console, emit
 
@@ -20,7 +22,7 @@ def check(
                                 help="Rebuild the index from SQLite, delete orphan files."),
     compact: bool = typer.Option(False, "--compact",
                                  help="Also drop old tombstones and VACUUM the SQLite file."),
-    lock_timeout: float = typer.Option(0.0, help="Seconds to wait for a running writer."),
+    lock_timeout: float = typer.Option(0.0, min=0.0, max=86_400.0, help="Seconds to wait for a running writer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Verify counts, ids, index vs truth, model/dim and files; exit 1 if anything is wrong."""
@@ -40,8 +42,8 @@ def check(
 
 def _render(d: dict) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in d["counts"].items())
-    console.print(f"[bold]{d['path']}[/]  model {d['model']} (dim {d['dim']})  {counts}",
-                  highlight=False)
+    console.print(f"[bold]{escape(d['path'])}[/]  model {escape(d['model'])} (dim {d['dim']})  "
+                  f"{counts}", highlight=False, markup=True)
     if d["index"]:
         i = d["index"]
         console.print(f"index: {i['kind']}, snapshot {i['snapshot']} at seq {i['snapshot_seq']}"
@@ -51,14 +53,14 @@ def _render(d: dict) -> None:
         console.print(f"compacted: {c['tombstones_removed']} tombstones dropped, "
                       f"{c['bytes_before']} -> {c['bytes_after']} bytes", highlight=False)
     for line in d["repaired"]:
-        console.print(f"[green]repaired:[/] {line}", highlight=False)
+        console.print(f"[green]repaired:[/] {escape(line)}", highlight=False, markup=True)
     if not d["findings"]:
-        console.print("[green]ok[/]: no problems found")
+        console.print("[green]ok[/]: no problems found", markup=True)
         return
     t = Table()
     for col in ("severity", "problem", "what", "fix"):
         t.add_column(col)
     for f in d["findings"]:
         color = "red" if f["severity"] == "error" else "yellow"
-        t.add_row(f"[{color}]{f['severity']}[/]", f["code"], f["message"], f["fix"] or "")
+        t.add_row(Text(f["severity"], style=color), f["code"], f["message"], f["fix"] or "")
     console.print(t)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -46,22 +47,52 @@ def index(
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
                                                  "not bit-exact)."),
     max_image_megapixels: float = typer.Option(
-        None, min=0.01, help="Reject images above this many megapixels (default 64)."),
+        None, min=0.01, max=100_000, help="Reject images above this many megapixels "
+                                           "(default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
+    prune_all: bool = typer.Option(False, help="Remove items gone from the source even when "
+                                               "that is most of them (otherwise kept, exit 1)."),
+    types: str = typer.Option(None, help="Manifest column types, e.g. year=int,code=str "
+                                         "(int, float, str, bool); others are inferred."),
+    on_duplicate: str = typer.Option("error", help="Manifest rows sharing a path or id: "
+                                                   "error (list them) or last (last row wins)."),
+    engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
+                                             "or ray (Ray Data; needs jointspace[ray])."),
+    ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
+                                               "(default: start a local Ray on 127.0.0.1)."),
+    actors: int = typer.Option(1, min=1, help="Ray engine: embedding actors (one model each; "
+                                              "one GPU each when the cluster has GPUs)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Sync SOURCE into the collection: embed new and changed files, drop removed ones."""
-    from jointspace.ingest.sources import open_source
+    """Sync SOURCE into the collection: embed new and changed files, drop removed ones.
+
+    Exits 1 when the source lists nothing, or when it would remove more than half of its
+    items (kept until --prune-all). Items removed with `remove` stay out while unchanged.
+    """
+    from jointspace.engines import load_engine
+    from jointspace.errors import BadInputError
+    from jointspace.ingest.sources import ManifestSource, open_source
     from jointspace.query import Collection
 
+    manifest_options = {k: v for k, v in (("path_column", path_column),
+                                          ("text_column", text_column), ("id_column", id_column),
+                                          ("types", types)) if v}
+    manifest_options["on_duplicate"] = on_duplicate
     options: dict[str, Any] = {}
     if Path(source).is_dir():
         options["kinds"] = {"text"} if text_files else {"image"}
     else:
-        options.update({k: v for k, v in (("path_column", path_column),
-                                          ("text_column", text_column),
-                                          ("id_column", id_column)) if v})
+        options.update(manifest_options)
     src = open_source(source, **options)
+    if not isinstance(src, ManifestSource) and (len(manifest_options) > 1
+                                                or on_duplicate != "error"):
+        raise BadInputError("--path-column, --text-column, --id-column, --types and "
+                            "--on-duplicate apply to manifests only",
+                            hint="pass a .csv/.jsonl/.parquet manifest, or drop those options")
+    if hasattr(src, "check"):
+        src.check()  # a misspelt column or duplicate rows: one error before any work
+    runner = load_engine(engine, **({"address": ray_address, "actors": actors}
+                                    if engine == "ray" else {}))
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
     else:
@@ -70,19 +101,31 @@ def index(
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
-                         max_pixels=max_pixels,
-                         prune=False if no_prune else None, progress=on_progress)
-    emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
+                         max_pixels=max_pixels, prune=False if no_prune else None,
+                         prune_all=prune_all, progress=on_progress, engine=runner)
+    data = report.to_dict() | {"collection": str(collection)}
+    refused = report.scanned == 0 or report.prune_refused
+    if refused:  # the report stands, and an error object says why the exit code is 1
+        data["error"] = {"type": "PruneRefused" if report.prune_refused else "EmptySource",
+                         "message": report.warnings[-1] if report.warnings else "",
+                         "hint": "pass --prune-all to remove them" if report.prune_refused
+                         else "check the source path (an unmounted folder? an empty manifest?)"}
+    emit(data, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
                           f"{collection}`")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True, markup=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 def search(
     query: str = typer.Argument(None, help="Text to search for."),
     collection: Path = COLLECTION_OPTION,
     image: Path = typer.Option(None, "--image", "-i", help="Search by an image file."),
-    like: int = typer.Option(None, "--like", help="More like this item id."),
+    like: int = typer.Option(None, "--like", min=1, help="More like this item id."),
     k: int = typer.Option(20, "--k", "-k", min=1, max=10_000),
     offset: int = typer.Option(0, min=0, max=10_000),
     where: list[str] = typer.Option(None, "--where", "-w",
@@ -120,7 +163,7 @@ def info(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> N
 
 
 def remove(
-    ids: list[int] = typer.Argument(None, help="Item ids to remove."),
+    ids: list[int] = typer.Argument(None, min=1, help="Item ids to remove."),
     collection: Path = COLLECTION_OPTION,
     where: list[str] = typer.Option(None, "--where", "-w", help="Remove items matching a filter."),
     as_json: bool = JSON_OPTION,
@@ -133,7 +176,9 @@ def remove(
         raise BadInputError("nothing to remove", hint="give item ids or --where FILTER")
     with Collection.open(collection) as col:
         n = col.remove(ids or (), where=where or None)
-    emit({"removed": n}, as_json, lambda d: console.print(f"removed {d['removed']} item(s)"))
+    emit({"removed": n}, as_json, lambda d: console.print(
+        f"removed {d['removed']} item(s); indexing their folder or manifest again leaves them out "
+        "while their files are unchanged (index a file by name to bring it back)"))
 
 
 def errors(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
@@ -187,9 +232,11 @@ class _progress:
 
 def _render_report(d: dict) -> None:
     t = Table(title=f"indexed into {d['collection']} in {d['seconds']:.1f}s")
-    for col in ("added", "updated", "unchanged", "removed", "failed"):
-        t.add_column(col, justify="right")
-    t.add_row(*(str(d[c]) for c in ("added", "updated", "unchanged", "removed", "failed")))
+    cols = ["added", "updated", "unchanged", "removed", "failed"]
+    cols += [c for c in ("excluded", "prune_refused") if d.get(c)]  # only when they happened
+    for col in cols:
+        t.add_column(col.replace("_", " "), justify="right")
+    t.add_row(*(str(d[c]) for c in cols))
     console.print(t)
 
 

@@ -48,6 +48,11 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def has_words(self) -> bool:
+        """Whether any indexed text has a word (otherwise every score is 0)."""
+        return self._bm25 is not None
+
     @classmethod
     def build(
         cls, ids: Sequence[Hashable], texts: Sequence[str], params: BM25Params | None = None
@@ -69,6 +74,8 @@ class KeywordIndex:
             [t or "" for t in texts], stopwords=params.stopwords or [],
             stemmer=index._stem, show_progress=False,
         )
+        if not tokens.vocab:  # no text has a single word: nothing to rank (bm25s cannot index it)
+            return index
         bm25 = bm25s.BM25(k1=params.k1, b=params.b, method=params.method)
         bm25.index(tokens, show_progress=False)
         index._bm25 = bm25
@@ -77,7 +84,7 @@ class KeywordIndex:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for ``query`` (row order of ``ids``)."""
         if self._bm25 is None:
-            return np.zeros(0, np.float32)
+            return np.zeros(len(self.ids), np.float32)
         import bm25s
 
         tokens = bm25s.tokenize(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.engines.base import Engine
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import FileError
 from jointspace.ingest.sources import FileListSource, TextsSource, open_source
@@ -23,7 +24,7 @@ from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
 from jointspace.store.faiss_index import FLAT
 from jointspace.store.filters import Clause, Filter, parse_filter
-from jointspace.store.local import LocalStore
+from jointspace.store.local import LocalStore, check_index_kind
 from jointspace.store.sqlite import canonical_json
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
@@ -49,6 +50,7 @@ class Collection:
         ``index``: flat, hnsw, int8 or binary; ``index_dim``: index only the renormalised first
         dimensions (Matryoshka), the shortlist rescored with the full vectors.
         """
+        check_index_kind(index)  # before a model takes seconds to load
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
@@ -63,7 +65,9 @@ class Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
         store = LocalStore.open(Path(path), readonly=readonly)
         if model is not None:
-            store.check_model(model)
+            from jointspace.models import canonical_model_name
+
+            store.check_model(canonical_model_name(model))
         if embedder is not None:
             store.check_model(embedder.name, embedder.dim)
         return cls(store, embedder)
@@ -94,18 +98,24 @@ class Collection:
     # --- writing ------------------------------------------------------------------------
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
             fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
-            progress: ProgressFn | None = None, lock_timeout: float = 0.0,
+            prune_all: bool = False, progress: ProgressFn | None = None,
+            lock_timeout: float = 0.0, engine: Engine | None = None,
             **source_options: Any) -> IndexReport:
         """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
 
         New and changed files are embedded, unchanged ones skipped, and — for folders and
-        manifests — files gone from the source removed. Bad files become error records.
+        manifests — files gone from the source removed, unless that would remove more than half
+        of the source's items (an emptied manifest, an unmounted folder): then they are kept and
+        the report warns, until ``prune_all=True``. Items removed with :meth:`remove` stay out
+        while their file is unchanged. Bad files become error records.
+        ``engine`` runs decode and embed (default: this process; ``engines.load_engine("ray")``
+        for a Ray cluster); this process stays the single writer either way.
         """
         src = _as_source(source, source_options)
         opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-                           fast_decode=fast_decode, prune=prune)
+                           fast_decode=fast_decode, prune=prune, prune_all=prune_all)
         with self.store.writer(lock_timeout):
-            report = sync_source(self.store, self.embedder, src, opts, progress)
+            report = sync_source(self.store, self.embedder, src, opts, progress, engine)
             self.store.save_index()
         return report
 
@@ -117,16 +127,24 @@ class Collection:
 
     def remove(self, ids: Sequence[int] = (), *, where: WhereInput = None,
                lock_timeout: float = 0.0) -> int:
-        """Remove items by id and/or by filter; returns how many were removed."""
+        """Remove items by id and/or by filter; returns how many were removed.
+
+        Re-indexing their folder or manifest leaves them out while their file is unchanged
+        (indexing the file by name, or changing it, brings it back).
+        """
+        from jointspace.query import exclusions
         from jointspace.store.base import WriteBatch
 
-        targets = {int(i) for i in ids}
+        targets = set(item_ids(ids))
         flt = parse_filter(where)
+        if where is not None and flt is None:  # "" would silently remove nothing
+            raise BadInputError("the remove filter is empty", hint="e.g. --where 'label = cat'")
         if flt is not None:
             with self.store.truth.transaction() as conn:
                 targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
         existing = [it.id for it in self.store.get(sorted(targets))]
         with self.store.writer(lock_timeout):
+            exclusions.record(self.store, existing)
             self.store.write(WriteBatch(deletes=existing))
             self.store.save_index()
         return len(existing)
@@ -149,7 +167,7 @@ class Collection:
                 canonical_json(dict(fields))
             except (TypeError, ValueError) as exc:  # NaN, objects: not storable as JSON
                 raise BadInputError(f"annotation values must be JSON data ({exc})") from None
-        existing = {it.id for it in self.store.get([int(i) for i in updates])}
+        existing = {it.id for it in self.store.get(item_ids(updates))}
         patches = [(int(i), dict(f)) for i, f in updates.items() if int(i) in existing]
         with self.store.writer(lock_timeout):
             self.store.write(WriteBatch(annotations=patches))
@@ -206,14 +224,14 @@ class Collection:
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored unit vector of an item."""
-        vecs = self.store.vectors([int(item_id)])
+        vecs = self.store.vectors(_known_ids([item_id]))
         if len(vecs) == 0:
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
-        hits = self._hits([(int(item_id), 1.0)])
+        hits = self._hits([(i, 1.0) for i in _known_ids([item_id])])
         if not hits:
             raise NotFoundError(f"no item with id {item_id}")
         return hits[0]
@@ -260,6 +278,11 @@ class Collection:
                 allowed = self.store.truth.filter_ids(flt, conn)
         if self._keywords is None:
             self._keywords = CollectionKeywords(self.store)
+        if not self._keywords.index().has_words:
+            raise BadInputError("hybrid search needs texts, and no item of this collection has "
+                                "text, a caption or string metadata",
+                                hint="search without --hybrid, or index a manifest with a "
+                                     "--text-column")
         keyword = self._keywords.search(text, depth, allowed)
         ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
                                   keyword, k + offset + 1, settings)
@@ -314,6 +337,33 @@ def _with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
         raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
     clauses = (flt.clauses if flt else ()) + (Clause("kind", "=", kind),)
     return Filter(clauses)
+
+
+MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY
+
+
+def item_ids(ids: Any) -> list[int]:
+    """``ids`` as ints, refusing what cannot be an item id (SQLite ids are 1..2^63-1)."""
+    out = []
+    for i in ids:
+        try:
+            n = int(i)
+        except (TypeError, ValueError):
+            raise BadInputError(f"item id {i!r} is not an integer") from None
+        if not 1 <= n <= MAX_ITEM_ID:
+            raise BadInputError(f"item id {n} is out of range",
+                                hint="item ids are the integers 1..2^63-1 that search returns")
+        out.append(n)
+    return out
+
+
+def _known_ids(ids: Any) -> list[int]:
+    """``item_ids(ids)`` for a lookup: an id out of range is simply not there (NotFoundError)."""
+    try:
+        return item_ids(ids)
+    except BadInputError:
+        raise NotFoundError(f"no item with id {list(ids)[0]}",
+                            hint="item ids are the integers 1..2^63-1 that search returns") from None
 
 
 def _check_k(k: int, offset: int) -> None:

@@ -36,6 +36,13 @@ LOCK_FILE = "write.lock"
 PURGED_KEY = "tombstones_purged"  # meta: tombstones up to this seq were compacted away
 
 
+def check_index_kind(index: str) -> None:
+    """Refuse an index kind faiss_index does not build."""
+    if index not in INDEX_KINDS:
+        raise BadInputError(f"unknown index kind {index!r}",
+                            hint=f"use one of {', '.join(INDEX_KINDS)}")
+
+
 class LocalStore:
     """SQLite + faiss in one directory. Safe for many threads; one writing process at a time."""
 
@@ -63,12 +70,17 @@ class LocalStore:
     @classmethod
     def create(cls, directory: Path, model: str, dim: int, index: str = FLAT,
                index_dim: int | None = None) -> LocalStore:
-        if index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {INDEX_KINDS}")
+        check_index_kind(index)
         if index_dim is not None and not 0 < index_dim <= dim:
             raise BadInputError(f"--dim {index_dim} is outside 1..{dim} (the model's dimension)",
                                 hint="pass a prefix length no larger than the model's dim")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CollectionError(
+                f"cannot create a collection at {directory}: {exc.strerror or exc}",
+                hint="choose a --collection directory you can write to (not an existing file)",
+            ) from exc
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:
