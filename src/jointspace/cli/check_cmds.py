@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from jointspace.cli.collection_cmds import API_KEY_OPTION, store_options
 from jointspace.cli.render import JSON_OPTION, console, emit
 
 
@@ -17,23 +16,23 @@ def register(app: typer.Typer) -> None:
 
 
 def check(
-    collection: Path = typer.Argument(..., help="Collection directory."),
+    collection: str = typer.Argument(..., help="Collection directory or qdrant:// location."),
     repair: bool = typer.Option(False, "--repair",
                                 help="Rebuild the index from SQLite, delete orphan files."),
     compact: bool = typer.Option(False, "--compact",
                                  help="Also drop old tombstones and VACUUM the SQLite file."),
     lock_timeout: float = typer.Option(0.0, min=0.0, max=86_400.0, help="Seconds to wait for a running writer."),
+    api_key: str = API_KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Verify counts, ids, index vs truth, model/dim and files; exit 1 if anything is wrong."""
-    from jointspace.store.check import check_collection
+    from jointspace.store.registry import check_store, compact_store
 
     compacted = None
     if compact:
-        from jointspace.store.compact import compact_collection
-
-        compacted = compact_collection(collection, lock_timeout=lock_timeout)
-    report = check_collection(collection, repair=repair, lock_timeout=lock_timeout)
+        compacted = compact_store(collection, lock_timeout=lock_timeout)
+    report = check_store(collection, repair=repair, lock_timeout=lock_timeout,
+                         options=store_options(api_key))
     data = report.to_dict() | ({"compacted": compacted} if compacted else {})
     emit(data, as_json, _render)
     if not report.ok:

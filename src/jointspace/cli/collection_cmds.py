@@ -13,7 +13,12 @@ from jointspace.cli.render import JSON_OPTION, console, emit, err_console
 
 COLLECTION_OPTION = typer.Option(
     ..., "--collection", "-c", envvar="JOINTSPACE_COLLECTION",
-    help="Collection directory (or set JOINTSPACE_COLLECTION).",
+    help="Collection: a directory, qdrant://HOST:6333/NAME (qdrants:// for TLS) or "
+         "qdrant+local:PATH (or set JOINTSPACE_COLLECTION).",
+)
+API_KEY_OPTION = typer.Option(
+    None, "--api-key", envvar="JOINTSPACE_QDRANT_API_KEY", show_default=False,
+    help="Qdrant API key (or set JOINTSPACE_QDRANT_API_KEY); never printed.",
 )
 
 
@@ -27,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def index(
     source: Path = typer.Argument(..., help="Folder, .csv/.jsonl/.parquet manifest, or a file."),
-    collection: Path = COLLECTION_OPTION,
+    collection: str = COLLECTION_OPTION,
     model: str = typer.Option(None, "--model", "-m",
                               help="Model for a new collection (hf:DIR, sbert:NAME, ...). "
                                    "Default: a CLIP for images, all-MiniLM-L6-v2 for texts."),
@@ -36,6 +41,8 @@ def index(
     path_column: str = typer.Option(None, help="Manifest column holding image paths."),
     text_column: str = typer.Option(None, help="Manifest column holding texts or captions."),
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
+    vector_column: str = typer.Option(None, help="Parquet column of precomputed embeddings to "
+                                                 "import instead of running the model."),
     index_kind: str = typer.Option(
         "flat", "--index", help="flat (exact), hnsw (large), or int8 / binary: compressed codes "
                                 "pick a shortlist, rescored exactly with the stored vectors."),
@@ -56,6 +63,10 @@ def index(
                                          "(int, float, str, bool); others are inferred."),
     on_duplicate: str = typer.Option("error", help="Manifest rows sharing a path or id: "
                                                    "error (list them) or last (last row wins)."),
+    api_key: str = API_KEY_OPTION,
+    shards: int = typer.Option(None, min=1, help="Qdrant: shards of a new collection."),
+    replicas: int = typer.Option(None, min=1, help="Qdrant: copies of each shard (a new "
+                                                   "collection on a cluster)."),
     engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
                                              "or ray (Ray Data; needs jointspace[ray])."),
     ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
@@ -73,11 +84,20 @@ def index(
     from jointspace.errors import BadInputError
     from jointspace.ingest.sources import ManifestSource, open_source
     from jointspace.query import Collection
+    from jointspace.store.registry import store_exists
 
     manifest_options = {k: v for k, v in (("path_column", path_column),
                                           ("text_column", text_column), ("id_column", id_column),
                                           ("types", types)) if v}
     manifest_options["on_duplicate"] = on_duplicate
+    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas,
+                         index_dim=index_dim)
+    if vector_column:
+        from jointspace.cli.transfer_cmds import index_vectors
+
+        return index_vectors(source, collection, model, opts, vector_column=vector_column,
+                             id_column=id_column, text_column=text_column,
+                             path_column=path_column, batch_size=batch_size, as_json=as_json)
     options: dict[str, Any] = {}
     if Path(source).is_dir():
         options["kinds"] = {"text"} if text_files else {"image"}
@@ -93,17 +113,16 @@ def index(
         src.check()  # a misspelt column or duplicate rows: one error before any work
     runner = load_engine(engine, **({"address": ray_address, "actors": actors}
                                     if engine == "ray" else {}))
-    if (collection / "collection.sqlite").exists():
-        col = Collection.open(collection, model=model)
+    if store_exists(collection, opts):
+        col = Collection.open(collection, model=model, options=opts)
     else:
-        col = Collection.create(collection, model or _default_model(src), index=index_kind,
-                                index_dim=index_dim)
+        col = Collection.create(collection, model or _default_model(src), options=opts)
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels, prune=False if no_prune else None,
                          prune_all=prune_all, progress=on_progress, engine=runner)
-    data = report.to_dict() | {"collection": str(collection)}
+    data = report.to_dict() | {"collection": col.location}
     refused = report.scanned == 0 or report.prune_refused
     if refused:  # the report stands, and an error object says why the exit code is 1
         data["error"] = {"type": "PruneRefused" if report.prune_refused else "EmptySource",
@@ -113,7 +132,7 @@ def index(
     emit(data, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
-                          f"{collection}`")
+                          f"{col.location}`")
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True, markup=True)
@@ -123,7 +142,7 @@ def index(
 
 def search(
     query: str = typer.Argument(None, help="Text to search for."),
-    collection: Path = COLLECTION_OPTION,
+    collection: str = COLLECTION_OPTION,
     image: Path = typer.Option(None, "--image", "-i", help="Search by an image file."),
     like: int = typer.Option(None, "--like", min=1, help="More like this item id."),
     k: int = typer.Option(20, "--k", "-k", min=1, max=10_000),
@@ -137,6 +156,7 @@ def search(
     hybrid: bool = typer.Option(False, "--hybrid",
                                 help="Fuse BM25 over texts/captions/metadata with vector search."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
+    api_key: str = API_KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search by text, image, item, or a composition of them."""
@@ -145,7 +165,7 @@ def search(
 
     if query is None and image is None and like is None:
         raise BadInputError("nothing to search for", hint="give a text, --image PATH or --like ID")
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
                           image_weight=image_weight, text_weight=text_weight,
@@ -153,19 +173,21 @@ def search(
     emit({"results": [h.to_dict() for h in hits]}, as_json, _render_hits)
 
 
-def info(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
+def info(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
+         as_json: bool = JSON_OPTION) -> None:
     """Count, model, dim and state of a collection."""
     from jointspace.query import Collection
 
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         data = col.info()
     emit(data, as_json, _render_mapping)
 
 
 def remove(
     ids: list[int] = typer.Argument(None, min=1, help="Item ids to remove."),
-    collection: Path = COLLECTION_OPTION,
+    collection: str = COLLECTION_OPTION,
     where: list[str] = typer.Option(None, "--where", "-w", help="Remove items matching a filter."),
+    api_key: str = API_KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove items by id or by metadata filter."""
@@ -174,23 +196,31 @@ def remove(
 
     if not ids and not where:
         raise BadInputError("nothing to remove", hint="give item ids or --where FILTER")
-    with Collection.open(collection) as col:
+    with Collection.open(collection, options=store_options(api_key)) as col:
         n = col.remove(ids or (), where=where or None)
     emit({"removed": n}, as_json, lambda d: console.print(
         f"removed {d['removed']} item(s); indexing their folder or manifest again leaves them out "
         "while their files are unchanged (index a file by name to bring it back)"))
 
 
-def errors(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
+def errors(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
+           as_json: bool = JSON_OPTION) -> None:
     """Files that failed to index, with the reason."""
     from jointspace.query import Collection
 
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         errs = [e.to_dict() for e in col.errors()]
     emit({"errors": errs}, as_json, _render_errors)
 
 
 # --- helpers ------------------------------------------------------------------------------
+def store_options(api_key: str | None, **fields: Any):
+    """The backend options a command was given (a StoreOptions)."""
+    from jointspace.store.registry import StoreOptions
+
+    return StoreOptions(api_key=api_key, **{k: v for k, v in fields.items() if v is not None})
+
+
 def _default_model(src) -> str:
     from jointspace.ingest.items import SourceItem
     from jointspace.models import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL

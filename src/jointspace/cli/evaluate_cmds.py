@@ -166,7 +166,7 @@ def classify(
     labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated class labels."),
     model: str = typer.Option(None, "--model", "-m",
                               help="Model (default: the collection's, with --collection)."),
-    collection: Path = typer.Option(None, "--collection", "-c",
+    collection: str = typer.Option(None, "--collection", "-c",
                                     help="Tag every image of this collection instead; the best "
                                          "label goes to metadata[FIELD] (filterable)."),
     field: str = typer.Option("tag", help="Metadata field for --collection tags."),

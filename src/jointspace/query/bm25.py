@@ -12,7 +12,7 @@ is fast: ~1 s for 5,000 abstracts on one core).
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError, CorruptCollectionError
+from jointspace.store.base import keyword_text  # noqa: F401 - re-exported: the keyword field
 
 _META_FILE = "keyword_index.json"
 FORMAT_VERSION = 1
@@ -154,14 +155,3 @@ class KeywordIndex:
 
             self._stemmer = Stemmer.Stemmer(self.params.stemmer)
         return self._stemmer.stemWords(words)
-
-
-def keyword_text(text: str | None, metadata: Mapping[str, Any] | None = None) -> str:
-    """The keyword field of an item: its text (caption) plus its string / list-of-string metadata."""
-    parts = [text] if text else []
-    for value in (metadata or {}).values():
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, list | tuple):
-            parts.extend(v for v in value if isinstance(v, str))
-    return "\n".join(parts)

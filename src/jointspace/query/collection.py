@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,10 +23,9 @@ from jointspace.models.base import Embedder
 from jointspace.query.compose import compose
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
-from jointspace.store.faiss_index import FLAT
+from jointspace.store.base import Store, canonical_json
 from jointspace.store.filters import Clause, Filter, parse_filter
-from jointspace.store.local import LocalStore, check_index_kind
-from jointspace.store.sqlite import canonical_json
+from jointspace.store.registry import StoreOptions, create_store, open_store
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
 WhereInput = str | Sequence[str] | Mapping[str, Any] | Filter | None
@@ -34,42 +34,53 @@ MAX_K = 10_000
 
 
 class Collection:
-    """A searchable collection stored in one directory."""
+    """A searchable collection, stored wherever its location says (a directory, Qdrant...)."""
 
-    def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
         self.store = store
         self._embedder = embedder
         self._keywords = None  # the BM25 index, built on the first hybrid query
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
-               embedder: Embedder | None = None, index_dim: int | None = None) -> Collection:
+    def create(cls, path: str | os.PathLike, model: str | None = None, *,
+               index: str | None = None,
+               embedder: Embedder | None = None,
+               options: StoreOptions | None = None) -> Collection:
         """Create (or open, if it exists with the same model) a collection for ``model``.
 
-        ``index``: flat, hnsw, int8 or binary; ``index_dim``: index only the renormalised first
-        dimensions (Matryoshka), the shortlist rescored with the full vectors.
+        ``path`` is a directory or a location such as ``qdrant://HOST:6333/NAME`` (see
+        :mod:`jointspace.store.registry`); ``options`` carries backend settings (API key,
+        shards, replicas). ``index`` (flat, hnsw, int8 or binary) overrides ``options.index``
+        when given; ``options.index_dim``: index only the renormalised first dimensions
+        (Matryoshka), the shortlist rescored with all of them.
         """
-        check_index_kind(index)  # before a model takes seconds to load
+        options = options or StoreOptions()
+        if index is not None and index != options.index:  # checked before the model loads
+            options = dataclasses.replace(options, index=index)
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
             embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
-        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index,
-                                  index_dim=index_dim)
+        store = create_store(os.fspath(path), embedder.name, embedder.dim, options)
         return cls(store, embedder)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
-             embedder: Embedder | None = None) -> Collection:
+             embedder: Embedder | None = None,
+             options: StoreOptions | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
-        store = LocalStore.open(Path(path), readonly=readonly)
-        if model is not None:
-            from jointspace.models import canonical_model_name
+        store = open_store(os.fspath(path), readonly=readonly, options=options)
+        try:
+            if model is not None:
+                from jointspace.models import canonical_model_name
 
-            store.check_model(canonical_model_name(model))
-        if embedder is not None:
-            store.check_model(embedder.name, embedder.dim)
+                store.check_model(canonical_model_name(model))
+            if embedder is not None:
+                store.check_model(embedder.name, embedder.dim)
+        except BaseException:
+            store.close()  # a refused open must not keep the collection (or its lock) open
+            raise
         return cls(store, embedder)
 
     def close(self) -> None:
@@ -82,8 +93,14 @@ class Collection:
         self.close()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
+        """The local directory holding the collection; None when it lives on a server."""
         return self.store.directory
+
+    @property
+    def location(self) -> str:
+        """What names the collection: its directory or URI (without credentials)."""
+        return self.store.location
 
     @property
     def embedder(self) -> Embedder:
@@ -140,8 +157,7 @@ class Collection:
         if where is not None and flt is None:  # "" would silently remove nothing
             raise BadInputError("the remove filter is empty", hint="e.g. --where 'label = cat'")
         if flt is not None:
-            with self.store.truth.transaction() as conn:
-                targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
+            targets |= set(self.store.filter_ids(flt).tolist())
         existing = [it.id for it in self.store.get(sorted(targets))]
         with self.store.writer(lock_timeout):
             exclusions.record(self.store, existing)
@@ -247,18 +263,8 @@ class Collection:
         """Count, model, dim and the state of the collection."""
         import jointspace
 
-        meta = self.store.truth.get_meta()
-        with self.store.truth.transaction() as c:
-            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
-            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
-        return {
-            "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
-            "dim": self.store.dim, "index": self.store.index_kind,
-            "index_dim": self.store.index_dim or self.store.dim, "kinds": kinds,
-            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": self.store.truth.schema_version(),
-            "size_bytes": size, "jointspace_version": jointspace.__version__,
-        }
+        return self.store.info() | {"model": self.store.model, "dim": self.store.dim,
+                                    "jointspace_version": jointspace.__version__}
 
     # --- helpers ------------------------------------------------------------------------
     def _hybrid(self, query: np.ndarray, text: str, method: str, *, k: int, offset: int,
@@ -272,18 +278,17 @@ class Collection:
         flt = _with_kind(parse_filter(where), kind)
         depth = max(settings.depth, k + offset + 1)
         dense = self.store.search(query[None, :], depth, flt)[0]
-        allowed = None
-        if flt is not None:
-            with self.store.truth.transaction() as conn:
-                allowed = self.store.truth.filter_ids(flt, conn)
-        if self._keywords is None:
-            self._keywords = CollectionKeywords(self.store)
-        if not self._keywords.index().has_words:
-            raise BadInputError("hybrid search needs texts, and no item of this collection has "
-                                "text, a caption or string metadata",
-                                hint="search without --hybrid, or index a manifest with a "
-                                     "--text-column")
-        keyword = self._keywords.search(text, depth, allowed)
+        keyword = self.store.keyword_search(text, depth, flt)
+        if keyword is None:  # the backend has no keyword index: keep one beside it
+            if self._keywords is None:
+                self._keywords = CollectionKeywords(self.store)
+            if not self._keywords.index().has_words:
+                raise BadInputError("hybrid search needs texts, and no item of this collection "
+                                    "has text, a caption or string metadata",
+                                    hint="search without --hybrid, or index a manifest with a "
+                                         "--text-column")
+            allowed = self.store.filter_ids(flt) if flt is not None else None
+            keyword = self._keywords.search(text, depth, allowed)
         ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
                                   keyword, k + offset + 1, settings)
         pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i != exclude]

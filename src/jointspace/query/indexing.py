@@ -20,8 +20,7 @@ from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.pipeline import Prepared
 from jointspace.models.base import Embedder
 from jointspace.query import exclusions
-from jointspace.store.base import Fingerprint, NewItem, WriteBatch
-from jointspace.store.sqlite import canonical_json
+from jointspace.store.base import Fingerprint, NewItem, WriteBatch, canonical_json
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 PATH_BYTES = "path_bytes"  # metadata: the exact bytes (base64) of a file name that is not UTF-8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,30 @@ class VectorIndex:
                 self.stale = self.stale or bool(_present(self.index, drop))
             else:
                 self.index.remove_ids(faiss.IDSelectorBatch(drop))
+        self._add(ids, vectors)
+
+    def fill(self, pages: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add a rebuild's (ids, vectors) pages to an empty index.
+
+        int8 first gathers ``codes.TRAIN_SAMPLE`` vectors (or all) to learn its ranges from.
+        """
+        self._id_cache = self._order_cache = None
+        head_ids: list[np.ndarray] = []
+        head_vecs: list[np.ndarray] = []
+        held = 0
+        for ids, vecs in pages:
+            if self.kind == INT8 and held < codes.TRAIN_SAMPLE:
+                head_ids.append(ids)
+                head_vecs.append(vecs)
+                held += len(ids)
+                if held < codes.TRAIN_SAMPLE:
+                    continue
+                ids, vecs = np.concatenate(head_ids), np.concatenate(head_vecs)
+            self._add(ids, vecs)
+        if self.kind == INT8 and 0 < held < codes.TRAIN_SAMPLE:
+            self._add(np.concatenate(head_ids), np.concatenate(head_vecs))
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if not len(ids):
             return
         if self.prefix:
@@ -195,11 +220,11 @@ class VectorIndex:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
         import faiss
 
-        serialize = faiss.serialize_index_binary if self.kind == BINARY else faiss.serialize_index
-        data = serialize(self.index).tobytes()
         name = f"index-{self.seq:012d}.faiss"
-        _atomic_write(directory / name, data)
-        meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
+        write = faiss.write_index_binary if self.kind == BINARY else faiss.write_index
+        # straight to the file, then hashed from it: no in-memory copy of a multi-GB index
+        digest = _atomic_write(directory / name, lambda tmp: write(self.index, tmp))
+        meta = {"file": name, "sha256": digest, "seq": self.seq,
                 "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
                 "trained": self.trained, "prefix": self.prefix}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
@@ -270,12 +295,22 @@ def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
+    """Write ``data`` (bytes, or a function writing the file it is given) atomically and
+    durably; returns the file's sha256."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        if callable(data):
+            try:
+                data(str(tmp))
+            except RuntimeError as exc:  # faiss reports a failed write (disk full...) this way
+                raise OSError(f"writing {tmp} failed: {exc}") from exc
+        else:
+            tmp.write_bytes(data)
+        digest = hashlib.sha256()
+        with open(tmp, "rb+") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -287,3 +322,4 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return digest.hexdigest()
