@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=["flat", "int8", "binary", "hnsw"])
     ap.add_argument("--hnsw-max", type=int, default=100_000, help="skip hnsw above this size")
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep a truth already written under --dir (write s not measured)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -162,10 +164,13 @@ def main() -> None:
     try:
         for n in args.sizes:
             work = root / str(n)
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
             col = work / "col"
-            w = _child("write", str(col), str(n))
+            if args.reuse and (work / "exact.npy").is_file():
+                w = {"write_s": float("nan")}
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir(parents=True)
+                w = _child("write", str(col), str(n))
             for kind in args.kinds:
                 if kind == "hnsw" and n > args.hnsw_max:
                     print(f"{n:>9} {kind:6} skipped (above --hnsw-max)", flush=True)
@@ -178,7 +183,8 @@ def main() -> None:
                       f"{q['open_s']:7.2f} {_disk_mb(col):8.0f} {idx:7.1f} "
                       f"{b['build_rss_mb']:5.0f}/{q['query_rss_mb']:<5.0f} {cold:10.2f} "
                       f"{q['p50_ms']:7.2f} {q['p99_ms']:7.2f} {q['recall']:6.3f}", flush=True)
-            shutil.rmtree(work, ignore_errors=True)
+            if not args.reuse:
+                shutil.rmtree(work, ignore_errors=True)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
