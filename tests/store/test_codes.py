@@ -169,3 +169,17 @@ def test_prefix_store_survives_reopen_replay_and_check(tmp_path):
     assert check_collection(tmp_path / "c").ok
     with pytest.raises(BadInputError, match="outside"):
         LocalStore.create(tmp_path / "d", "fake", D, index_dim=D + 1)
+
+
+def test_collection_api_creates_code_kinds_with_a_prefix(tmp_path):
+    from jointspace.query import Collection
+    from jointspace.store.registry import StoreOptions
+
+    texts = [f"note {i} about topic {i % 7}" for i in range(40)]
+    with Collection.create(tmp_path / "c", "hash:64", index="binary",
+                           options=StoreOptions(index_dim=32)) as col:
+        col.add_texts(texts)
+        info = col.info()
+        assert (info["index"], info["index_dim"], info["dim"]) == ("binary", 32, 64)
+        top = col.search(texts[11], k=1)[0]
+        assert top.text == texts[11] and abs(top.score - 1) < 1e-5
