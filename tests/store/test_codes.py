@@ -183,3 +183,10 @@ def test_collection_api_creates_code_kinds_with_a_prefix(tmp_path):
         assert (info["index"], info["index_dim"], info["dim"]) == ("binary", 32, 64)
         top = col.search(texts[11], k=1)[0]
         assert top.text == texts[11] and abs(top.score - 1) < 1e-5
+
+
+def test_qdrant_refuses_a_truncated_index(tmp_path):
+    from jointspace.store.registry import StoreOptions, create_store
+
+    with pytest.raises(BadInputError, match="--dim"):
+        create_store(f"qdrant+local:{tmp_path / 'q'}", "fake", D, StoreOptions(index_dim=32))
