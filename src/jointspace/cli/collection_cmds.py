@@ -43,7 +43,12 @@ def index(
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
     vector_column: str = typer.Option(None, help="Parquet column of precomputed embeddings to "
                                                  "import instead of running the model."),
-    index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw (large)."),
+    index_kind: str = typer.Option(
+        "flat", "--index", help="flat (exact), hnsw (large), or int8 / binary: compressed codes "
+                                "pick a shortlist, rescored exactly with the stored vectors."),
+    index_dim: int = typer.Option(
+        None, "--dim", min=1, help="Index only the first N dimensions, renormalised (Matryoshka "
+                                   "models); the shortlist is rescored with all of them."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
@@ -86,7 +91,8 @@ def index(
                                           ("text_column", text_column), ("id_column", id_column),
                                           ("types", types)) if v}
     manifest_options["on_duplicate"] = on_duplicate
-    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas)
+    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas,
+                         index_dim=index_dim)
     if vector_column:
         from jointspace.cli.transfer_cmds import index_vectors
 

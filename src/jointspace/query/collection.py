@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,19 +46,24 @@ class Collection:
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = "flat",
-               embedder: Embedder | None = None, options: StoreOptions | None = None,
+    def create(cls, path: str | os.PathLike, model: str | None = None, *,
+               index: str | None = None,
+               embedder: Embedder | None = None,
+               options: StoreOptions | None = None,
                runtime: str | None = None) -> Collection:
         """Create (or open, if it exists with the same model) a collection for ``model``.
 
         ``path`` is a directory or a location such as ``qdrant://HOST:6333/NAME`` (see
         :mod:`jointspace.store.registry`); ``options`` carries backend settings (API key,
-        shards, replicas). ``runtime`` (``auto``, ``torch``, ``bf16``, ``onnx``, ``onnx-int8``)
-        says how the model runs; every runtime makes vectors of one space.
+        shards, replicas). ``index`` (flat, hnsw, int8 or binary) overrides ``options.index``
+        when given; ``options.index_dim``: index only the renormalised first dimensions
+        (Matryoshka), the shortlist rescored with all of them.
+        ``runtime`` (``auto``, ``torch``, ``bf16``, ``onnx``, ``onnx-int8``) says how the model
+        runs; every runtime makes vectors of one space.
         """
         options = options or StoreOptions()
-        if index != options.index:  # checks the kind before a model takes seconds to load
-            options = StoreOptions(index, options.api_key, options.shards, options.replicas)
+        if index is not None and index != options.index:  # checked before the model loads
+            options = dataclasses.replace(options, index=index)
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
