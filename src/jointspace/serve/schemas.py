@@ -29,6 +29,8 @@ class HitOut(BaseModel):
     score: float = Field(description="Cosine similarity to the query (fused score in hybrid "
                                      "mode)")
     metadata: dict[str, Any]
+    relevance: float | None = Field(None, description="Calibrated relevance 0..1 (with "
+                                                      "min_score=auto)")
 
 
 class SearchResponse(BaseModel):

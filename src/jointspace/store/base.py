@@ -109,6 +109,18 @@ class Store(Protocol):
 
     def errors(self) -> list[tuple[str, str]]: ...
 
+    def kind_counts(self) -> dict[str, int]:
+        """How many items of each kind."""
+        ...
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, unit vectors) of every item."""
+        ...
+
+    def changes_since(self, seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(written ids, their vectors, deleted ids) after ``seq``, or None if no longer known."""
+        ...
+
     def seq(self) -> int:
         """The number of the last committed write batch (grows with every change)."""
         ...

@@ -210,6 +210,24 @@ class LocalStore:
         with self.truth.locked():
             return self.truth.seq()
 
+    def kind_counts(self) -> dict[str, int]:
+        """How many items of each kind (image, text) the collection holds."""
+        with self.truth.transaction() as c:
+            return dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, unit vectors) of every item, in id order."""
+        with self.truth.transaction() as conn:
+            return self.truth.all_vectors(conn)
+
+    def changes_since(self, seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(written ids, their vectors, deleted ids) after ``seq``; None when the tombstones
+        that far back were compacted away (derived state that old must be recomputed)."""
+        with self.truth.transaction() as conn:
+            if seq < _purged_seq(conn):
+                return None
+            return self.truth.changes_since(seq, conn)
+
     def read_state(self, name: str) -> StateBlob | None:
         return self.truth.get_state(name)
 
