@@ -53,7 +53,8 @@ class Calibration:
     def relevance(self, z: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         """Calibrated relevance in 0..1 (0.5 at the cut-off); kinds without a cut get 0.5."""
         cut, slope = self._per_item(kinds)
-        return 1.0 / (1.0 + np.exp(-slope * (np.asarray(z, np.float64) - cut)))
+        x = np.clip(slope * (np.asarray(z, np.float64) - cut), -50.0, 50.0)
+        return 1.0 / (1.0 + np.exp(-x))
 
     def accept(self, z: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         cut, _ = self._per_item(kinds)
