@@ -95,8 +95,8 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
         rows += modality_rows(data, test, qvec, queries, embedder.name, work)
     if "calibration" not in args.skip:
         n = args.calibration_images
-        cal_val = world_split(world, "val", embedder, args.cache, n)
-        cal_test = world_split(world, "test", embedder, args.cache, n)
+        cal_val = world_split(world, "val", embedder, args.cache, n, captions_per_image=1)
+        cal_test = world_split(world, "test", embedder, args.cache, n, captions_per_image=1)
         miss = tune_miss(data, cal_val, qvec, queries, embedder.name, work)
         rows += calibration_rows(data, "test", cal_test, qvec, queries, embedder.name, work,
                                  miss=miss)

@@ -218,7 +218,7 @@ class Collection(QualityMethods):
         if kind is not None:
             opts.balance = False  # one kind asked for: nothing to balance
         if hubness or min_score is not None or (opts.balance is not False and self._mixed()):
-            calibration = self.calibration() if min_score is not None else None
+            calibration = self.calibration() if min_score == "auto" else None
             found = ranked_candidates(self.store, self._derived, vector, modality, want, flt,
                                       opts, calibration)
             found = [f for f in found if f[0] != exclude][offset : offset + k]
