@@ -82,8 +82,8 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     val = world_split(world, "val", embedder, args.cache, args.pairs_images)
     test = world_split(world, "test", embedder, args.cache, args.pairs_images)
     rows: list[dict] = []
+    train = world_split(world, "train", embedder, args.cache, 2048, captions_per_image=2)
     if "hubness" not in args.skip:
-        train = world_split(world, "train", embedder, args.cache, 2048, captions_per_image=2)
         rows += hub_rows(data, val, test, train.txt, train.img)
     print(f"[{data}: hubness {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
     if not first:
@@ -92,7 +92,7 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     qvec = embedder.embed_texts([q.text for q in queries])
     work = scratch()
     if "modality" not in args.skip:
-        rows += modality_rows(data, test, qvec, queries, embedder.name, work)
+        rows += modality_rows(data, test, qvec, queries, embedder.name, work, train.txt)
     if "calibration" not in args.skip:
         n = args.calibration_images
         cal_val = world_split(world, "val", embedder, args.cache, n, captions_per_image=1)

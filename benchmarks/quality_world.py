@@ -7,6 +7,7 @@ index time), then searched with ``Collection.search_vector`` exactly as the CLI 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def _relevant(row: dict, colour: str, shape: str) -> bool:
 
 
 def modality_rows(data: str, split, qvec: np.ndarray, queries, model: str,
-                  workdir: Path) -> list[dict]:
+                  workdir: Path, bank_txt: np.ndarray | None = None) -> list[dict]:
     """Test images plus two captions each in one collection; single-object text queries."""
     n = len(split.rows)
     starts = np.flatnonzero(np.r_[True, np.diff(split.text_image) != 0])
@@ -86,12 +87,37 @@ def modality_rows(data: str, split, qvec: np.ndarray, queries, model: str,
 
     plain, balanced = run(False), run(True)
     gap = col.quality_info()["modality_gap"]
+    timing = latency(col, qvec, bank_txt) if bank_txt is not None else []
     col.close()
     rows = [{"method": "balance modalities", "data": data, "split": "test", "metric": m,
              "plain": plain[m], "with_method": balanced[m]} for m in plain]
     rows.append({"method": "balance modalities", "data": data, "split": "test",
                  "metric": "modality gap (centroid distance)", "plain": gap, "with_method": gap})
-    return rows
+    return rows + [r | {"data": data, "split": "test"} for r in timing]
+
+
+def latency(col, qvec: np.ndarray, bank_txt: np.ndarray, rounds: int = 3) -> list[dict]:
+    """Median ms per query, each method against plain search in interleaved rounds."""
+    col.build_query_bank(vectors=bank_txt)
+    col.calibration()
+    methods = {"hubness qbnorm": {"hubness": "qbnorm"}, "hubness csls": {"hubness": "csls"},
+               "balance modalities": {"balance_modalities": True},
+               "min-score auto": {"min_score": "auto"}}
+    plain_opts = {"balance_modalities": False}
+    for opts in (plain_opts, *methods.values()):
+        col.search_vector(qvec[0], k=K, **opts)  # warm: state loaded, caches filled
+    out = []
+    for name, opts in methods.items():
+        base, meth = [], []
+        for _ in range(rounds):
+            for v in qvec:
+                for side, o in ((base, plain_opts), (meth, {**plain_opts, **opts})):
+                    t = time.perf_counter()
+                    col.search_vector(v, k=K, **o)
+                    side.append((time.perf_counter() - t) * 1000)
+        out.append({"method": name, "metric": "ms per query (median; shared 2-core machine)",
+                    "plain": float(np.median(base)), "with_method": float(np.median(meth))})
+    return out
 
 
 def calibration_rows(data: str, split_name: str, split, qvec: np.ndarray, queries, model: str,

@@ -43,6 +43,7 @@ class Collection(QualityMethods):
         self._embedder = embedder
         self._keywords = None  # the BM25 index, built on the first hybrid query
         self._derived = DerivedState(store)  # query banks, modality statistics, calibration
+        self._mixed_at: tuple[int, bool] = (-1, False)  # (seq, holds images and texts)
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
@@ -299,8 +300,12 @@ class Collection(QualityMethods):
         ]
 
     def _mixed(self) -> bool:
-        counts = self.store.kind_counts()
-        return counts.get("image", 0) > 0 and counts.get("text", 0) > 0
+        """Whether the collection holds images and texts (cached per seq: it is a table scan)."""
+        seq = self.store.seq()
+        if self._mixed_at[0] != seq:
+            counts = self.store.kind_counts()
+            self._mixed_at = (seq, counts.get("image", 0) > 0 and counts.get("text", 0) > 0)
+        return self._mixed_at[1]
 
     def _embed_query_text(self, text: str) -> np.ndarray:
         if not isinstance(text, str) or not text.strip():
