@@ -5,13 +5,13 @@
 
 Rows (``method, data, split, metric, plain, with_method``):
 - hubness (QB-Norm, CSLS): world test pairs (first 1,000 test images, their 4,000 captions)
-  t2i / i2t R@1 and the k-occurrence skewness; the bank is 4,096 train captions (t2i) and 2,048
-  train images (i2t); beta / k tuned on the val split. SciFact train: a third of the queries is
+  t2i / i2t R@1 and the k-occurrence skewness; the bank is 2,048 train captions (t2i) and 1,024
+  train images (i2t); beta / k tuned on the val split (first 1,000 val images). SciFact train: a third of the queries is
   the bank, a third tunes, a third reports nDCG@10.
 - modality balancing: 1,000 test images plus two captions each in one collection, the 100
   single-object queries.
-- min-score auto: test images (2,000), a tenth of the compositions removed at a time, the 100
-  single-object queries; the calibration's ``miss`` tuned on the val split.
+- min-score auto: the same 1,000 test images (their first caption each), a tenth of the
+  compositions removed at a time, the 100 single-object queries; ``miss`` tuned on val.
 - zero-shot rows from benchmarks/quality_zeroshot.py, when that file is present.
 """
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path,
                    default=Path(os.path.expanduser("~/.cache/jointspace/quality")))
     p.add_argument("--pairs-images", type=int, default=1000)
-    p.add_argument("--calibration-images", type=int, default=2000)
+    p.add_argument("--bank-images", type=int, default=1024,
+                   help="Train images in the i2t bank (two captions each in the t2i bank).")
     p.add_argument("--skip", action="append", default=[],
                    help="hubness, modality, calibration, scifact, zeroshot")
     p.add_argument("--json", action="store_true", help="Print the rows as JSON lines too.")
@@ -82,7 +83,8 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     val = world_split(world, "val", embedder, args.cache, args.pairs_images)
     test = world_split(world, "test", embedder, args.cache, args.pairs_images)
     rows: list[dict] = []
-    train = world_split(world, "train", embedder, args.cache, 2048, captions_per_image=2)
+    train = world_split(world, "train", embedder, args.cache, args.bank_images,
+                        captions_per_image=2)
     if "hubness" not in args.skip:
         rows += hub_rows(data, val, test, train.txt, train.img)
     print(f"[{data}: hubness {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
@@ -94,11 +96,8 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     if "modality" not in args.skip:
         rows += modality_rows(data, test, qvec, queries, embedder.name, work, train.txt)
     if "calibration" not in args.skip:
-        n = args.calibration_images
-        cal_val = world_split(world, "val", embedder, args.cache, n, captions_per_image=1)
-        cal_test = world_split(world, "test", embedder, args.cache, n, captions_per_image=1)
-        miss = tune_miss(data, cal_val, qvec, queries, embedder.name, work)
-        rows += calibration_rows(data, "test", cal_test, qvec, queries, embedder.name, work,
+        miss = tune_miss(data, val, qvec, queries, embedder.name, work)
+        rows += calibration_rows(data, "test", test, qvec, queries, embedder.name, work,
                                  miss=miss)
     print(f"[{data}: all {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
     return rows
@@ -142,7 +141,22 @@ def zeroshot_rows(args) -> list[dict]:
     spec = importlib.util.spec_from_file_location("quality_zeroshot", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.rows(args))
+    return list(module.rows(zeroshot_args(module, args)))
+
+
+def zeroshot_args(module, args) -> argparse.Namespace:
+    """Its own defaults (``add_arguments``), pointed at this run's model, worlds and cache."""
+    ap = argparse.ArgumentParser()
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(ap)
+    zs = ap.parse_args([])
+    mine = {"model": args.model.removeprefix("hf:"), "cache": str(args.cache)}
+    if args.world:
+        mine |= {"world": str(args.world[0]), "report_world": [str(w) for w in args.world[1:]]}
+    for name, value in mine.items():
+        if hasattr(zs, name) or not hasattr(module, "add_arguments"):
+            setattr(zs, name, value)
+    return zs
 
 
 def print_table(rows: list[dict]) -> None:
