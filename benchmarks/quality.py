@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-MISSES = (0.02, 0.05, 0.1, 0.2, 0.3)
+MISSES = (0.1, 0.2, 0.25, 0.3, 0.4)
 
 
 def main(argv: list[str] | None = None) -> None:

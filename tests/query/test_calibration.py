@@ -23,7 +23,7 @@ def captioned(n=300, dim=32, seed=0):
 def test_unrelated_queries_return_nothing_and_matches_survive(vector_collection):
     items, table, rng = captioned()
     col = vector_collection(items, table)
-    cal = col.calibrate()
+    cal = col.calibrate(miss=0.05)
     assert cal.cuts["image"].n_matches == 300
     unrelated = _unit(rng.standard_normal((60, 32)))
     assert all(len(col.search_vector(q, k=10)) == 10 for q in unrelated[:5])  # plain: always 10

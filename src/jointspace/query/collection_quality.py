@@ -44,11 +44,14 @@ class QualityMethods:
                                    csls_k=csls_k or DEFAULT_CSLS_K)
         return len(vectors)
 
-    def calibrate(self, *, lock_timeout: float = 0.0):
-        """Fit (and store) the "no good match" cut-off from the collection's own statistics."""
+    def calibrate(self, *, miss: float | None = None, lock_timeout: float = 0.0):
+        """Fit (and store) the "no good match" cut-off from the collection's own statistics;
+        ``miss``: the share of its caption-image pairs the cut-off may reject."""
+        from jointspace.query.calibration import DEFAULT_MISS
         from jointspace.query.quality_setup import CALIBRATION, fit_calibration
 
-        cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts)
+        cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts,
+                              miss=DEFAULT_MISS if miss is None else miss)
         with self.store.writer(lock_timeout):
             self.store.write_state(CALIBRATION, cal.to_bytes())
         self._derived.put(CALIBRATION, cal, cal.to_bytes(), self.store.seq())
@@ -61,7 +64,8 @@ class QualityMethods:
 
         cal, _ = self._derived.get(CALIBRATION, Calibration.from_bytes)
         if cal is None or stale(cal, self.count()):
-            cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts)
+            miss = {} if cal is None else {"miss": cal.miss}  # keep a miss set by calibrate()
+            cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts, **miss)
             self._derived.put(CALIBRATION, cal, cal.to_bytes(), self.store.seq())
         return cal
 

@@ -58,7 +58,7 @@ def ranked_candidates(store, derived: DerivedState, query: np.ndarray, modality:
                       calibration: Calibration | None) -> list[tuple[int, float, float | None]]:
     """(id, cosine, relevance) for the best ``want`` items, best first, after the corrections."""
     depth = max(opts.shortlist, want)
-    need_stats = opts.balance is not False or calibration is not None
+    need_stats = opts.balance is not False
     stats = derived.modality() if need_stats else None
     kinds_present = stats.kinds() if stats is not None else []
     balance = opts.balance is not False and len(kinds_present) > 1
@@ -88,11 +88,10 @@ def ranked_candidates(store, derived: DerivedState, query: np.ndarray, modality:
         score = standardise(score, query[None, :], kinds, stats)
     order = np.argsort(-score[0], kind="stable")
     relevance, keep = None, np.ones(len(ids), bool)
-    if calibration is not None and stats is not None:
-        z = calibration.scores(cos, kinds, query, stats)
-        relevance = calibration.relevance(z, kinds)
+    if calibration is not None:
+        relevance = calibration.relevance(cos, kinds)
         if opts.min_score == AUTO:
-            keep = calibration.accept(z, kinds)
+            keep = calibration.accept(cos, kinds)
     elif isinstance(opts.min_score, (int, float)) and not isinstance(opts.min_score, bool):
         keep = cos >= float(opts.min_score)
     return [(int(ids[j]), float(cos[j]), None if relevance is None else float(relevance[j]))

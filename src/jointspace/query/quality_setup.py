@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from jointspace.query.calibration import DEFAULT_MISS, Calibration, fit_kind, null_and_match_z
+from jointspace.query.calibration import DEFAULT_MISS, Calibration, fit_kind, null_and_match
 from jointspace.query.derived import DerivedState
-from jointspace.query.modality import ModalityStats
 
 BANK_MAX = 4096  # bank queries kept (a random sample beyond that)
 CALIBRATION_PROBES = 1000
@@ -38,13 +37,13 @@ def fit_calibration(store, derived: DerivedState, embed_texts: EmbedTexts, *,
                     miss: float = DEFAULT_MISS, seed: int = 0) -> Calibration:
     """Per-kind cut-offs for text queries, from the collection's own captions and items."""
     rng = np.random.default_rng(seed)
-    stats: ModalityStats = derived.modality()
+    kinds_present = sorted(k for k, n in store.kind_counts().items() if n)
     ids, vecs = store.all_vectors()
     items = store.get(ids.tolist())
     kinds = np.array([it.kind for it in items])
     captioned = [j for j, it in enumerate(items) if it.kind == "image" and it.text]
     pick = [captioned[j] for j in sample_rows(len(captioned), CALIBRATION_PROBES, seed)]
-    pair_q = embed_texts([items[j].text for j in pick]) if pick else np.zeros((0, stats.dim))
+    pair_q = embed_texts([items[j].text for j in pick]) if pick else np.zeros((0, store.dim))
     bank = derived.hubness("text")
     probes = pair_q
     if bank is not None:
@@ -54,10 +53,10 @@ def fit_calibration(store, derived: DerivedState, embed_texts: EmbedTexts, *,
         rows = sample_rows(len(texts), CALIBRATION_PROBES, seed)
         probes = embed_texts([texts[j] for j in rows]) if len(rows) else probes
     cal = Calibration(count=len(ids), miss=miss)
-    for kind in stats.kinds():
+    for kind in kinds_present:
         of_kind = vecs[kinds == kind]
         pairs = (pair_q, vecs[pick]) if kind == "image" else (pair_q[:0], vecs[:0])
-        null, match = null_and_match_z(probes, of_kind, *pairs, kind, stats, rng)
+        null, match = null_and_match(probes, of_kind, *pairs, rng)
         cal.cuts[kind] = fit_kind(null, match, len(of_kind), miss=miss)
     return cal
 
