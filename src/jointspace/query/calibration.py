@@ -4,13 +4,12 @@ Two label-free samples fix a cosine cut-off per item kind:
 
 - *matches*: each captioned image against its own caption (pairs the collection already holds;
   no relevance judgements). The cut-off is the cosine that keeps ``1 - miss`` of them;
-- a *null*: probe queries (the collection's captions or query bank) against random items —
-  almost all unrelated, so its upper tail says how high chance goes. The cut-off never falls
-  below its ``1 - 1/n`` quantile (what one unrelated item among the kind's ``n`` reaches by
-  chance); without captioned images it is that bound alone.
+- a *null*: probe queries (the collection's captions or query bank) against random items. For a
+  kind without captioned items (texts) the cut-off is its ``1 - 1/n`` quantile (what one
+  unrelated item among the kind's ``n`` reaches by chance).
 
 ``relevance`` is a logistic in the cosine through the cut-off (0.5 there), its slope set by the
-spread between the null bound and the matches' median. ``miss`` is the one knob; its default was
+spread between the null's and the matches' medians. ``miss`` is the one knob; its default was
 tuned on a world's validation split (benchmarks/quality.py) — per-query standardised scores were
 tried first and separated matches from near misses worse than raw cosines there.
 """
@@ -74,8 +73,11 @@ def fit_kind(null_z: np.ndarray, match_z: np.ndarray, n_items: int, *,
     level = 1.0 - 1.0 / max(n_items, 2)
     bound = float(np.quantile(null_z, level)) if len(null_z) else 0.0
     if len(match_z):
-        cut = max(float(np.quantile(match_z, miss)), bound)
-        spread = max(float(np.median(match_z)) - bound, 1e-3)
+        # the matches decide; the null bound only where there are none: in collections of
+        # similar things (shared colours, objects) random pairs are not all unrelated
+        cut = float(np.quantile(match_z, miss))
+        spread = max(float(np.median(match_z) - np.median(null_z)) if len(null_z) else 1.0,
+                     1e-3)
     else:
         cut, spread = bound, max(float(np.quantile(null_z, level) - np.median(null_z)), 1e-3)
     return KindCut(cut=cut, slope=4.0 / spread, n_matches=int(len(match_z)), null_bound=bound)
