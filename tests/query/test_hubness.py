@@ -107,7 +107,7 @@ def test_collection_search_demotes_the_hub_and_keeps_state_incremental(vector_co
         assert hit.id == i + 1
         assert hit.score == pytest.approx(float(q @ gallery[i]), abs=1e-5)  # still the cosine
 
-    from jointspace.query.derived import new_hubness_state
+    from jointspace.query.derived import all_vectors, new_hubness_state
     from jointspace.store import NewItem, WriteBatch
 
     rng = np.random.default_rng(5)
@@ -116,7 +116,7 @@ def test_collection_search_demotes_the_hub_and_keeps_state_incremental(vector_co
                                                     vector=_unit(rng.standard_normal(48)))
                                             for j in range(5)], deletes=[hub_id, 3]))
     state = col._derived.hubness("text")  # brought up to date incrementally
-    ids, vecs = col.store.all_vectors()
+    ids, vecs = all_vectors(col.store)
     fresh = new_hubness_state(state.bank, ids, vecs, beta=state.beta, csls_k=state.csls_k)
     order = np.argsort(state.ids)
     np.testing.assert_array_equal(state.ids[order], fresh.ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jointspace.query.derived import all_vectors
 from jointspace.query.modality import ModalityStats, modality_gap, standardise
 
 
@@ -78,13 +79,13 @@ def test_stats_follow_adds_and_deletes(vector_collection):
     with col.store.writer():
         col.store.write(WriteBatch(upserts=[NewItem(key="extra", source="t", kind="image",
                                                     vector=_unit(rng.standard_normal(24)))]))
-    ids, vecs = col.store.all_vectors()
+    ids, vecs = all_vectors(col.store)
     kinds = np.array([it.kind for it in col.store.get(ids.tolist())])
     stats = col._derived.modality()
     np.testing.assert_allclose(stats.mean("image"), vecs[kinds == "image"].mean(0), atol=1e-6)
     with col.store.writer():
         col.store.write(WriteBatch(deletes=[1, 2, 3]))
-    ids, vecs = col.store.all_vectors()
+    ids, vecs = all_vectors(col.store)
     kinds = np.array([it.kind for it in col.store.get(ids.tolist())])
     stats = col._derived.modality()
     assert stats.count == {"image": int((kinds == "image").sum()),

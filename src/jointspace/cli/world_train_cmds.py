@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -85,14 +81,18 @@ def train(
     lock: str = typer.Option("auto", help=_HELP["lock"]),
     batch_size: int = typer.Option(256, min=1, help=_HELP["batch_size"]),
     steps: int = typer.Option(None, min=1, help=_HELP["steps"]),
-    epochs: float = typer.Option(5.0, min=0.0, help=_HELP["epochs"]),
+    epochs: float = typer.Option(5.0, min=0.0, max=1e6, help=_HELP["epochs"]),
     lr: float = typer.Option(2e-3, help=_HELP["lr"]),
     captions_per_image: int = typer.Option(None, min=1, help=_HELP["captions_per_image"]),
     max_images: int = typer.Option(None, min=1, help=_HELP["max_images"]),
-    max_seconds: float = typer.Option(None, help=_HELP["max_seconds"]),
+    max_seconds: float = typer.Option(None, min=0.0, max=1e9, help=_HELP["max_seconds"]),
     seed: int = typer.Option(0, help=_HELP["seed"]),
     resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
     nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
+    nnodes: int = typer.Option(1, min=1, help="Nodes of a multi-node torchrun job (run the same "
+                                              "command on each)."),
+    rdzv_endpoint: str = typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
+    rdzv_id: str = typer.Option("jointspace", help="Job id, the same on every node."),
     extra: list[str] = _EXTRA,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -107,8 +107,12 @@ def train(
             argv += [flag, str(value)]
     argv += ([] if resume else ["--no-resume"]) + (["--no-progress"] if as_json else [])
     argv += list(extra or [])
-    result = _run_torchrun(argv, nproc) if nproc > 1 else _run_inline(argv)
-    emit(result, as_json, _render_train)
+    from jointspace.train.launch import Launch, run_torchrun
+
+    launch = Launch(nproc, nnodes, rdzv_endpoint, rdzv_id)
+    result = run_torchrun(launch, argv) if launch.distributed else _run_inline(argv)
+    emit(result, as_json, _render_train if result else
+         lambda _: console.print("done; rank 0 ran on another node: see its output"))
 
 
 def _run_inline(argv: list[str]) -> dict:
@@ -116,24 +120,6 @@ def _run_inline(argv: list[str]) -> dict:
     from jointspace.train.main import parse_config
 
     return run_training(parse_config(argv)).to_dict()
-
-
-def _run_torchrun(argv: list[str], nproc: int) -> dict:
-    from jointspace.errors import JointspaceError
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-           "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "jointspace.train", *argv]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise JointspaceError(f"torchrun training failed (exit {proc.returncode})",
-                              hint="see the messages above; rerun with --nproc 1 to debug")
-    return json.loads(lines[-1])
 
 
 def _render_train(d: dict) -> None:
@@ -169,11 +155,27 @@ def demo(
     from jointspace.demo import DemoConfig, run_demo
     from jointspace.train.main import parse_overrides
 
+    overrides = parse_overrides(settings or [])
+    _check_train_settings(overrides)  # before minutes of drawing, not after
     config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
-                        train=parse_overrides(settings or []), progress=not as_json)
+                        train=overrides, progress=not as_json)
     result = run_demo(config, say=(lambda _: None) if as_json else
-                      (lambda m: err_console.print(f"[bold]>[/] {m}", highlight=False)))
+                      (lambda m: err_console.print(f"[bold]>[/] {escape(m)}", highlight=False,
+                                                markup=True)))
     emit(result.to_dict(), as_json, _render_demo)
+
+
+def _check_train_settings(overrides: dict) -> None:
+    import dataclasses
+
+    from jointspace.errors import BadInputError
+    from jointspace.train.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise BadInputError(f"unknown training setting(s) {', '.join(unknown)} in --set",
+                            hint=f"use TrainConfig fields: {', '.join(sorted(known))}")
 
 
 def _render_demo(d: dict) -> None:

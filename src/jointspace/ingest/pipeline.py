@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,6 +30,7 @@ import numpy as np
 
 from jointspace.errors import JointspaceError
 from jointspace.ingest.items import IMAGE, SourceItem
+from jointspace.ingest.mainguard import GUARD_HINT, unguarded_main_script
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_TEXT_BYTES = 10 * 1024 * 1024
@@ -75,11 +77,13 @@ def prepare_item(item: SourceItem, opts: PrepareOptions) -> Prepared:
                 out.error = "not a regular file (a FIFO, device or socket); skipped"
                 return out
             limit = MAX_FILE_BYTES if item.kind == IMAGE else MAX_TEXT_BYTES
-            if st.st_size > limit:
-                out.error = f"file is {st.st_size} bytes, over the {limit}-byte limit"
+            offset, length = item.member or (0, st.st_size)
+            if length > limit:
+                out.error = f"file is {length} bytes, over the {limit}-byte limit"
                 return out
+            f.seek(offset)  # a member of an archive (a webdataset shard) is read in place
             # sized by the file, not the limit: read(n) reserves n bytes up front
-            data = f.read(min(st.st_size, limit) + 1)
+            data = f.read(min(length, limit) + 1) if item.member is None else f.read(length)
     except OSError as exc:
         out.error = f"cannot read file: {exc.strerror or exc}"
         return out
@@ -126,7 +130,7 @@ def _on_alarm(signum, frame) -> None:
     raise _Timeout
 
 
-def _fenced_batch(items: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
+def prepare_fenced(items: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
     """``_prepare_batch`` in a worker: under the memory cap, each file under the time limit."""
     _cap_memory(opts.memory_limit)
     out = []
@@ -176,6 +180,11 @@ def prepare_batches(
     prefetch: int = 4,
 ) -> Iterator[list[Prepared]]:
     """Yield prepared batches in order; ``workers=0`` prepares inline in this process."""
+    if workers > 0 and (script := unguarded_main_script()):
+        warnings.warn(f"jointspace: decoding in this process because {script} has no "
+                      f"`if __name__ == \"__main__\":` guard; {GUARD_HINT}", RuntimeWarning,
+                      stacklevel=2)
+        workers = 0
     if workers <= 0:
         for batch in batches:
             yield _prepare_batch(batch, opts)
@@ -190,10 +199,10 @@ def prepare_batches(
                 if batch is None:
                     break
                 try:
-                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
+                    pending.append((batch, pool.submit(prepare_fenced, batch, opts)))
                 except BrokenProcessPool:
                     pool = _restart(pool, workers)
-                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
+                    pending.append((batch, pool.submit(prepare_fenced, batch, opts)))
             if not pending:
                 return
             batch, fut = pending.popleft()
@@ -204,7 +213,7 @@ def prepare_batches(
                 pool = _restart(pool, workers)
                 result = _isolate(batch, opts)
                 # everything still queued died with the pool: resubmit it
-                pending = deque((b, pool.submit(_fenced_batch, b, opts)) for b, _ in pending)
+                pending = deque((b, pool.submit(prepare_fenced, b, opts)) for b, _ in pending)
             yield result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -216,7 +225,7 @@ def _isolate(batch: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
     for item in batch:
         pool = _new_pool(1)
         try:
-            out.extend(pool.submit(_fenced_batch, [item], opts).result(_backstop(opts, 1)))
+            out.extend(pool.submit(prepare_fenced, [item], opts).result(_backstop(opts, 1)))
         except BrokenProcessPool:
             out.append(Prepared(item, error="the decoder process died on this file "
                                             "(crash or memory limit); skipped"))

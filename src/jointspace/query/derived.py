@@ -6,9 +6,10 @@ of the items it reflects; a blob older than ``store.seq()`` is brought up to dat
 - ``modality``: per-kind count, sum and outer-product sum (query/modality.py). New items are
   added exactly; an updated or deleted item makes it recompute (one pass, O(n d^2)).
 - ``hubness.<text|image>``: a query bank and, per item, QB-Norm's normaliser, CSLS's
-  neighbourhood and the bank's top-1 items (query/hubness.py). Fully incremental: new and
-  updated items are scored against the bank, deleted ones dropped, and bank queries whose top
-  item went away are searched again.
+  neighbourhood and the bank's top-1 items (query/hubness.py). Incremental where the backend
+  keeps a change log (``LocalStore.changes_since``): new and updated items are scored against
+  the bank, deleted ones dropped, and bank queries whose top item went away are searched again;
+  elsewhere it is recomputed from a scan.
 - ``calibration``: the "no good match" cut-off (query/calibration.py), refitted as the
   collection grows.
 
@@ -114,7 +115,7 @@ class DerivedState:
             stats, at = self._load(MODALITY, ModalityStats.from_bytes)
             if stats is not None and at == seq:
                 return stats
-            change = self.store.changes_since(at) if stats is not None else None
+            change = _changes_since(self.store, at) if stats is not None else None
             if change is None or not _only_adds(stats, change, self.store.count()):
                 stats = self._modality_from_scratch()
             else:
@@ -132,9 +133,9 @@ class DerivedState:
             state, at = self._load(name, HubnessState.from_bytes)
             if state is None or at == seq:
                 return state
-            change = self.store.changes_since(at)
+            change = _changes_since(self.store, at)
             if change is None:
-                ids, vecs = self.store.all_vectors()
+                ids, vecs = all_vectors(self.store)
                 state = new_hubness_state(state.bank, ids, vecs, beta=state.beta,
                                           csls_k=state.csls_k)
             else:
@@ -147,7 +148,7 @@ class DerivedState:
         """Replace the ``modality`` query bank and score every item against it (writer only)."""
         with self._lock:
             seq = self.store.seq()
-            ids, vecs = self.store.all_vectors()
+            ids, vecs = all_vectors(self.store)
             state = new_hubness_state(bank, ids, vecs, beta=beta, csls_k=csls_k)
             self.store.write_state(HUBNESS.format(modality), state.to_bytes(), seq)
             self._cache[HUBNESS.format(modality)] = (state, seq)
@@ -176,6 +177,8 @@ class DerivedState:
 
     def _save(self, name: str, obj: object, data: bytes, seq: int) -> None:
         self._cache[name] = (obj, seq)
+        if getattr(self.store, "readonly", False):
+            return
         try:
             with self.store.writer(0):
                 self.store.write_state(name, data, seq)
@@ -183,11 +186,26 @@ class DerivedState:
             pass
 
     def _modality_from_scratch(self) -> ModalityStats:
-        ids, vecs = self.store.all_vectors()
+        ids, vecs = all_vectors(self.store)
         stats = ModalityStats(self.store.dim)
         for kind, rows in _by_kind(self.store, ids).items():
             stats.add(kind, vecs[rows])
         return stats
+
+
+def all_vectors(store) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of every item, through the Store protocol's batched scan."""
+    pages = list(store.scan_vectors())
+    if not pages:
+        return np.zeros(0, np.int64), np.zeros((0, store.dim), np.float32)
+    return np.concatenate([p[0] for p in pages]), np.concatenate([p[1] for p in pages])
+
+
+def _changes_since(store, seq: int):
+    """The backend's change log since ``seq`` when it keeps one (LocalStore), else None:
+    state is then recomputed from a full scan."""
+    changes = getattr(store, "changes_since", None)
+    return changes(seq) if changes is not None else None
 
 
 def _by_kind(store, ids: np.ndarray) -> dict[str, np.ndarray]:

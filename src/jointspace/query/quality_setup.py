@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from jointspace.query.calibration import DEFAULT_MISS, Calibration, fit_kind, null_and_match
-from jointspace.query.derived import DerivedState
+from jointspace.query.derived import DerivedState, all_vectors
 
 BANK_MAX = 4096  # bank queries kept (a random sample beyond that)
 CALIBRATION_PROBES = 1000
@@ -19,7 +19,7 @@ EmbedTexts = Callable[[list[str]], np.ndarray]
 
 def collection_texts(store, limit: int = BANK_MAX, seed: int = 0) -> list[str]:
     """Distinct captions and texts of the collection's items (a seeded sample of ``limit``)."""
-    ids, _ = store.all_vectors()
+    ids, _ = all_vectors(store)
     texts = sorted({it.text for it in store.get(ids.tolist()) if it.text and it.text.strip()})
     if len(texts) > limit:
         pick = np.random.default_rng(seed).choice(len(texts), limit, replace=False)
@@ -37,8 +37,8 @@ def fit_calibration(store, derived: DerivedState, embed_texts: EmbedTexts, *,
                     miss: float = DEFAULT_MISS, seed: int = 0) -> Calibration:
     """Per-kind cut-offs for text queries, from the collection's own captions and items."""
     rng = np.random.default_rng(seed)
-    kinds_present = sorted(k for k, n in store.kind_counts().items() if n)
-    ids, vecs = store.all_vectors()
+    kinds_present = sorted(k for k, n in store.info().get("kinds", {}).items() if n)
+    ids, vecs = all_vectors(store)
     items = store.get(ids.tolist())
     kinds = np.array([it.kind for it in items])
     captioned = [j for j, it in enumerate(items) if it.kind == "image" and it.text]

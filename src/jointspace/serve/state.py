@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.query import Collection
+from jointspace.serve.admission import Gate
 from jointspace.serve.auth import ADMIN, TokenStore
 from jointspace.serve.batching import BatchedEmbedder, ModelWorker
 from jointspace.serve.classify import ClassifierCache
-from jointspace.serve.limits import Gate
+from jointspace.serve.connections import ConnectionGuard
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.thumbs import ThumbnailCache
+from jointspace.store.registry import LOCAL, default_name, scheme_of
 
 T = TypeVar("T")
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
@@ -33,12 +35,12 @@ class Served:
     writable: bool
 
 
-def parse_collection_arg(arg: str) -> tuple[str | None, Path]:
-    """``NAME=DIR`` or ``DIR`` (the name is then the directory's name)."""
-    name, sep, path = arg.partition("=")
-    if sep and name and not os.path.exists(arg):
-        return name, Path(path)
-    return None, Path(arg)
+def parse_collection_arg(arg: str) -> tuple[str | None, Path | str]:
+    """``NAME=LOCATION`` or ``LOCATION`` (a directory, or a URI such as ``qdrant://H:6333/N``)."""
+    name, sep, location = arg.partition("=")
+    if not (sep and name and not os.path.exists(arg) and ":" not in name):
+        name, location = None, arg
+    return name, location if scheme_of(location) != LOCAL else Path(location)
 
 
 class ServeState:
@@ -53,6 +55,10 @@ class ServeState:
         self.model_pool = ThreadPoolExecutor(settings.search_threads, "jointspace-search")
         self.io_pool = ThreadPoolExecutor(4, "jointspace-io")
         self.write_pool = ThreadPoolExecutor(1, "jointspace-write")  # one writer at a time
+        self.connections = ConnectionGuard(settings.max_connections,
+                                           settings.max_connections_per_client,
+                                           settings.header_timeout_s, settings.body_timeout_s,
+                                           settings.send_timeout_s)
         self.thumbnails = ThumbnailCache(settings.thumbnail_cache_bytes)
         self.classifiers = ClassifierCache()
         self.collections: dict[str, Served] = {}
@@ -76,16 +82,17 @@ class ServeState:
             raise BadInputError("no collection to serve", hint="jointspace serve DIR [DIR...]")
         return state
 
-    def add_collection(self, path: Path, *, name: str | None = None,
+    def add_collection(self, path: Path | str, *, name: str | None = None,
                        writable: bool = False) -> Served:
-        """Open a collection; collections built with the same model share one loaded model."""
+        """Open a collection (a directory or a URI such as ``qdrant://HOST:6333/NAME``);
+        collections built with the same model share one loaded model."""
         opened = Collection.open(path, readonly=not writable)
         try:
             col = Collection(opened.store, self.embedder_for(opened.store.model))
         except BaseException:
             opened.close()
             raise
-        name = self._unique_name(name or Path(path).resolve().name)
+        name = self._unique_name(name or default_name(path))
         served = Served(name, col, writable)
         self.collections[name] = served
         return served

@@ -2,7 +2,8 @@
 
 Every write batch is a single IMMEDIATE transaction that bumps the ``seq`` counter; items whose
 vector changed carry that seq, deletions leave a tombstone with it. Any reader can therefore bring
-an index snapshot taken at seq ``s`` up to date by replaying ``changes_since(s)``.
+an index snapshot taken at seq ``s`` up to date by replaying ``deleted_since(s)`` and
+``changed_pages(s)``.
 """
 
 from __future__ import annotations
@@ -25,18 +26,20 @@ from jointspace.errors import (
     CorruptCollectionError,
     JointspaceError,
 )
-from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
+from jointspace.iters import batched
+from jointspace.store.base import (
+    Fingerprint,
+    KeywordInputs,
+    StateBlob,
+    StoredItem,
+    WriteBatch,
+    canonical_json,
+    keyword_text,
+)
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
-
-
-def canonical_json(value: dict) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail
-    # on every row-scanning filter of the collection
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
 
 
 class SqliteTruth:
@@ -93,6 +96,11 @@ class SqliteTruth:
         with self.locked():
             return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
+    def schema_version(self) -> int:
+        """The collection format: the schema version the file is at (SQLite's user_version)."""
+        with self.locked():
+            return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
     def set_meta(self, values: dict[str, str]) -> None:
         with self.transaction(write=True) as c:
             c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
@@ -107,19 +115,19 @@ class SqliteTruth:
         now = time.time()
         with self.transaction(write=True) as c:
             seq = self.seq(c) + 1
-            for it in batch.upserts:
-                vec = np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()
-                c.execute(
-                    """INSERT INTO items (key, source, kind, path, text, metadata, size, mtime_ns,
-                        sha256, vector, seq, created_at, updated_at)
-                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-                    ON CONFLICT(key) DO UPDATE SET source=excluded.source, kind=excluded.kind,
-                        path=excluded.path, text=excluded.text, metadata=excluded.metadata,
-                        size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,
-                        vector=excluded.vector, seq=excluded.seq, updated_at=excluded.updated_at""",
-                    (it.key, it.source, it.kind, it.path, it.text, canonical_json(it.metadata),
-                     it.size, it.mtime_ns, it.sha256, vec, seq, now, now),
-                )
+            c.executemany(
+                """INSERT INTO items (key, source, kind, path, text, metadata, size, mtime_ns,
+                    sha256, vector, seq, created_at, updated_at)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(key) DO UPDATE SET source=excluded.source, kind=excluded.kind,
+                    path=excluded.path, text=excluded.text, metadata=excluded.metadata,
+                    size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,
+                    vector=excluded.vector, seq=excluded.seq, updated_at=excluded.updated_at""",
+                [(it.key, it.source, it.kind, it.path, it.text, canonical_json(it.metadata),
+                  it.size, it.mtime_ns, it.sha256,
+                  np.ascontiguousarray(it.vector, dtype=np.float32).tobytes(), seq, now, now)
+                 for it in batch.upserts],
+            )
             for key, size, mtime_ns, metadata, text in batch.touches:
                 c.execute(
                     """UPDATE items SET size=?, mtime_ns=?, updated_at=?,
@@ -127,7 +135,7 @@ class SqliteTruth:
                     (size, mtime_ns, now,
                      canonical_json(metadata) if metadata is not None else None, text, key),
                 )
-            for chunk in _chunks(batch.deletes):
+            for chunk in batched(batch.deletes, _CHUNK):
                 marks = ",".join("?" * len(chunk))
                 c.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
                 c.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?)",
@@ -138,7 +146,7 @@ class SqliteTruth:
             )
             c.executemany("UPDATE items SET annotations = json_patch(annotations, ?) WHERE id = ?",
                           [(canonical_json(patch), int(i)) for i, patch in batch.annotations])
-            for chunk in _chunks(batch.clear_errors):
+            for chunk in batched(batch.clear_errors, _CHUNK):
                 c.execute(f"DELETE FROM errors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
         return seq
@@ -151,7 +159,7 @@ class SqliteTruth:
     def fingerprints(self, keys: Sequence[str]) -> dict[str, Fingerprint]:
         out: dict[str, Fingerprint] = {}
         with self.locked():
-            for chunk in _chunks(list(keys)):
+            for chunk in batched(list(keys), _CHUNK):
                 rows = self.conn.execute(
                     "SELECT key, id, size, mtime_ns, sha256, metadata, text FROM items "
                     f"WHERE key IN ({','.join('?' * len(chunk))})",
@@ -166,15 +174,24 @@ class SqliteTruth:
             rows = self.conn.execute("SELECT key, id FROM items WHERE source=?", (source,))
             return dict(rows.fetchall())
 
-    def changes_since(
-        self, seq: int, conn: sqlite3.Connection | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(changed ids, their vectors, deleted ids) after ``seq``."""
-        c = conn or self.conn
-        rows = c.execute("SELECT id, vector FROM items WHERE seq > ? ORDER BY id", (seq,))
-        ids, vecs = _unpack(rows.fetchall())
-        gone = c.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
-        return ids, vecs, np.array([g[0] for g in gone], dtype=np.int64)
+    def changed_pages(self, seq: int, conn: sqlite3.Connection,
+                      batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) changed after ``seq`` (every item for seq < 0), in pages by id.
+
+        Memory stays at one page however many items changed (a bulk import, a rebuild). Call
+        inside one transaction so the pages are a consistent snapshot.
+        """
+        ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE seq > ? ORDER BY id",
+                                          (seq,))]
+        for start in range(0, len(ids), batch):
+            lo, hi = ids[start], ids[min(start + batch, len(ids)) - 1]
+            # +seq: walk the id range by rowid rather than the seq index
+            yield _unpack(conn.execute("SELECT id, vector FROM items WHERE id BETWEEN ? AND ? "
+                                       "AND +seq > ? ORDER BY id", (lo, hi, seq)).fetchall())
+
+    def deleted_since(self, seq: int, conn: sqlite3.Connection) -> np.ndarray:
+        gone = conn.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
+        return np.array([g[0] for g in gone], dtype=np.int64)
 
     def all_vectors(self, conn: sqlite3.Connection | None = None) -> tuple[np.ndarray, np.ndarray]:
         return _unpack((conn or self.conn).execute("SELECT id, vector FROM items ORDER BY id"))
@@ -193,7 +210,7 @@ class SqliteTruth:
         c = conn or self.conn
         found: dict[int, StoredItem] = {}
         with self.locked():
-            for chunk in _chunks([int(i) for i in ids]):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = c.execute(
                     "SELECT id, key, source, kind, path, text, metadata, annotations FROM items "
                     f"WHERE id IN ({','.join('?' * len(chunk))})",
@@ -206,7 +223,7 @@ class SqliteTruth:
     def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
         by_id: dict[int, np.ndarray] = {}
         with self.locked():
-            for chunk in _chunks([int(i) for i in ids]):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = self.conn.execute(
                     f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
@@ -219,6 +236,39 @@ class SqliteTruth:
     def errors(self) -> list[tuple[str, str]]:
         with self.locked():
             return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
+
+    def scan(self, columns: str, where: Filter | None, batch: int) -> Iterator[list[tuple]]:
+        """Rows of ``SELECT id, <columns>`` (matching ``where``) in pages of ``batch``, by id.
+
+        Paged by id so a long scan never holds the lock (or a read transaction) for long.
+        """
+        sql, params = where.to_sql() if where is not None else ("1", [])
+        last = -1
+        while True:
+            with self.locked() as c:
+                rows = c.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND ({sql}) "
+                                 "ORDER BY id LIMIT ?", [last, *params, batch]).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def keyword_inputs(self) -> KeywordInputs:
+        with self.transaction() as c:
+            seq = self.seq(c)
+            rows = c.execute("SELECT id, text, metadata, annotations FROM items ORDER BY id")
+            ids, texts = [], []
+            for i, text, meta, notes in rows:
+                ids.append(i)
+                texts.append(keyword_text(text, merged_metadata(meta, notes)))
+        return KeywordInputs(seq, ids, texts)
+
+    def summary(self) -> dict[str, object]:
+        """Items per kind and the number of error records, on one snapshot."""
+        with self.transaction() as c:
+            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
+        return {"kinds": kinds, "errors": n_errors}
 
     # --- derived state ------------------------------------------------------------------
     def get_state(self, name: str) -> StateBlob | None:
@@ -355,15 +405,16 @@ def _migrate_separately(path: Path) -> None:
 
 
 def merged_metadata(metadata: str, annotations: str) -> dict:
-    """The metadata an item shows: the source's, overridden by annotations."""
+    """The metadata an item shows (from the two JSON columns): the source's, then annotations."""
     out = json.loads(metadata)
     out.update(json.loads(annotations))
     return out
 
 
-def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
+def _storable_ids(ids) -> list[int]:
+    """``ids`` that an item can have: SQLite integers are signed 64-bit, and a larger one
+    (``jointspace remove 99999999999999999999``) is simply no item, not an OverflowError."""
+    return [i for i in map(int, ids) if -(2**63) <= i < 2**63]
 
 
 def _unpack(rows) -> tuple[np.ndarray, np.ndarray]:

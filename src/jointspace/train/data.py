@@ -11,7 +11,6 @@ happens per batch in torch (:func:`normalise`).
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError
+from jointspace.ingest.sources import row_captions
+from jointspace.ingest.webdataset_source import shard_paths
 
 _IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp")
 
@@ -122,20 +123,6 @@ def _manifest_listing(spec: str, split: str | None) -> _Listing:
                     lambda k: k)
 
 
-def shard_paths(spec: str) -> list[str]:
-    """Expand ``{a..b}`` braces and globs into existing shard files, sorted."""
-    from braceexpand import braceexpand
-
-    paths: list[str] = []
-    for part in braceexpand(spec):
-        paths += sorted(glob.glob(part)) if any(c in part for c in "*?[") else [part]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if not paths or missing:
-        raise BadInputError(f"no shard file {missing[0] if missing else spec!r}",
-                            hint="give existing .tar shards, e.g. world/shards/train-*.tar")
-    return paths
-
-
 def _shard_listing(spec: str) -> _Listing:
     images: dict[str, bytes] = {}
     captions: dict[str, list[str]] = {}
@@ -153,9 +140,7 @@ def _shard_listing(spec: str) -> _Listing:
                     images[key] = data
                     order.append(key)
                 elif ext == "json":
-                    row = json.loads(data)
-                    caps = row.get("captions", row.get("caption", []))
-                    captions[key] = [caps] if isinstance(caps, str) else [str(c) for c in caps]
+                    captions[key] = row_captions(json.loads(data))
                 elif ext == "txt" and key not in captions:
                     captions.setdefault(key, [data.decode("utf-8").strip()])
         h.update(Path(path).name.encode() + str(os.path.getsize(path)).encode())
