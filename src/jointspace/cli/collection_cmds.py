@@ -158,6 +158,14 @@ def search(
     hybrid: bool = typer.Option(False, "--hybrid",
                                 help="Fuse BM25 over texts/captions/metadata with vector search."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
+    hubness: str = typer.Option(None, help="Demote hubs with the collection's query bank: "
+                                           "qbnorm or csls (build the bank with `bank`)."),
+    balance: bool = typer.Option(None, "--balance-modalities/--no-balance-modalities",
+                                 help="Rank images and texts each against their own score "
+                                      "distribution (default: on in mixed collections)."),
+    min_score: str = typer.Option(None, "--min-score",
+                                  help="Drop results below this cosine, or 'auto': the "
+                                       "collection's calibrated cut-off (may return nothing)."),
     api_key: str = API_KEY_OPTION,
     runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
@@ -165,6 +173,7 @@ def search(
     """Search by text, image, item, or a composition of them."""
     from jointspace.errors import BadInputError
     from jointspace.query import Collection
+    from jointspace.query.quality_search import parse_min_score
 
     if query is None and image is None and like is None:
         raise BadInputError("nothing to search for", hint="give a text, --image PATH or --like ID")
@@ -173,7 +182,8 @@ def search(
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
                           image_weight=image_weight, text_weight=text_weight,
-                          hybrid=fusion if hybrid else False)
+                          hybrid=fusion if hybrid else False, hubness=hubness,
+                          balance_modalities=balance, min_score=parse_min_score(min_score))
         used = col.loaded_runtimes()
     emit({"results": [h.to_dict() for h in hits], "runtimes": used}, as_json, _render_hits)
 
@@ -184,7 +194,7 @@ def info(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
     from jointspace.query import Collection
 
     with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
-        data = col.info()
+        data = col.info() | col.quality_info()
     emit(data, as_json, _render_mapping)
 
 
@@ -283,8 +293,9 @@ def _render_hits(d: dict) -> None:
     for n, h in enumerate(d["results"], 1):
         item = h.get("path") or (h.get("text") or "")[:80]
         meta = ", ".join(f"{k}={v}" for k, v in list(h["metadata"].items())[:4])
-        t.add_row(str(n), str(h["id"]), f"{h['score']:.4f}", item, meta[:60])
-    console.print(t if d["results"] else "no results")
+        score = f"{h['score']:.4f}" + (f" ({h['relevance']:.2f})" if "relevance" in h else "")
+        t.add_row(str(n), str(h["id"]), score, item, meta[:60])
+    console.print(t if d["results"] else "no results (no good match)")
 
 
 def _render_mapping(d: dict) -> None:

@@ -72,6 +72,13 @@ def retrieval(
     image_root: Path = typer.Option(None, help="Folder the image paths are relative to."),
     limit: int = typer.Option(None, min=1, help="Only the first N images."),
     batch_size: int = typer.Option(64, min=1, max=4096),
+    hubness: str = typer.Option(None, help="Also run qbnorm or csls and report plain vs it."),
+    bank: Path = typer.Option(None, help="Pairs whose captions/images form the query bank "
+                                         "(another split than the one evaluated)."),
+    bank_split: str = typer.Option(None, help="Split of --bank to use (e.g. train)."),
+    bank_limit: int = typer.Option(1024, min=1, help="Images (and their captions) in the bank."),
+    beta: float = typer.Option(None, min=0.1, help="QB-Norm temperature (default 5)."),
+    csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood (default 10)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
     runtime: str = RUNTIME_OPTION,
@@ -81,9 +88,15 @@ def retrieval(
     from jointspace.evaluate.pairs import load_pairs
     from jointspace.evaluate.retrieval_eval import evaluate_retrieval
     from jointspace.models import load_embedder
+    from jointspace.query.quality_search import QualityOptions
 
+    QualityOptions(hubness=hubness).check()
     data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
-    report = evaluate_retrieval(data, load_embedder(model, runtime=runtime), batch_size=batch_size)
+    bank_data = (load_pairs(bank, split=bank_split, image_root=image_root).subset(bank_limit)
+                 if bank else None)
+    knobs = {k: v for k, v in (("beta", beta), ("csls_k", csls_k)) if v is not None}
+    report = evaluate_retrieval(data, load_embedder(model, runtime=runtime), batch_size=batch_size,
+                                hubness=hubness, bank=bank_data, hubness_knobs=knobs)
     _finish(report, out, png, as_json)
 
 

@@ -279,6 +279,18 @@ class LocalStore:
         with self.truth.locked():
             return self.truth.seq()
 
+    def changes_since(self, seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(written ids, their vectors, deleted ids) after ``seq``; None when the tombstones
+        that far back were compacted away (derived state that old must be recomputed)."""
+        with self.truth.transaction() as conn:
+            if seq < _purged_seq(conn):
+                return None
+            pages = list(self.truth.changed_pages(seq, conn))
+            ids = np.concatenate([p[0] for p in pages]) if pages else np.zeros(0, np.int64)
+            vecs = (np.concatenate([p[1] for p in pages]) if pages
+                    else np.zeros((0, self.dim), np.float32))
+            return ids, vecs, self.truth.deleted_since(seq, conn)
+
     def read_state(self, name: str) -> StateBlob | None:
         return self.truth.get_state(name)
 
