@@ -25,8 +25,8 @@ from jointspace.query.compose import compose
 from jointspace.query.derived import DerivedState
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
-from jointspace.query.runtimes import record_runtimes, recorded_runtimes
 from jointspace.query.quality_search import QualityOptions, ranked_candidates
+from jointspace.query.runtimes import record_runtimes, recorded_runtimes
 from jointspace.store.base import Store, canonical_json
 from jointspace.store.filters import Filter, parse_filter, with_kind
 from jointspace.store.registry import StoreOptions, create_store, open_store
