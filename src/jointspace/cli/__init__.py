@@ -11,7 +11,9 @@ import importlib
 import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
-COMMAND_MODULES = ["collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds"]
+COMMAND_MODULES = [
+    "collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds", "curate_cmds",
+]
 
 app = typer.Typer(
     name="jointspace",

@@ -206,6 +206,16 @@ class Collection:
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
+    def item_vectors(self, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids (int64, ascending) and unit vectors of every item, or of every ``kind`` item."""
+        with self.store.truth.transaction() as conn:  # until the Store protocol has a scan
+            ids, vecs = self.store.truth.all_vectors(conn)
+        if kind is not None and len(ids):
+            keep = np.isin(ids, self.store.truth.filter_ids(_with_kind(None, kind)))
+            ids, vecs = ids[keep], vecs[keep]
+        order = np.argsort(ids, kind="stable")
+        return ids[order], vecs[order]
+
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
         hits = self._hits([(int(item_id), 1.0)])
