@@ -66,6 +66,9 @@ def test_groups_of_constructed_vectors():
     vetoed = group_duplicates(v, digests, threshold=0.99, k=3, hashes=[0, 2**64 - 1, 0, 0, 0, 0],
                               max_hash_distance=8)
     assert [g[0] for g in vetoed] == [[3, 4]]  # the hash vetoes the near link, not the exact one
+    rescued = group_duplicates(v, digests, threshold=0.99, k=3, hashes=[0, 0, 0, 2**40 - 1, 2**40 - 1, 7],
+                               hash_alone_distance=2)  # rows 0, 1, 2 hash alike, cosine 0
+    assert [sorted(g[0]) for g in rescued] == [[3, 4], [0, 1, 2]]
 
 
 def test_find_duplicates_in_a_collection_with_variants(tmp_path, photo_folder):

@@ -25,7 +25,11 @@ def duplicates(
                                    help="Nearest neighbours checked per image."),
     phash: int = typer.Option(None, "--phash", min=0, max=64,
                               help="Also require perceptual hashes at most this many bits "
-                                   "apart (of 64), e.g. 12."),
+                                   "apart (of 64), e.g. 18."),
+    phash_alone: int = typer.Option(None, "--phash-alone", min=0, max=64,
+                                    help="Also link neighbours whose hashes are at most this "
+                                         "many bits apart whatever their cosine, e.g. 12 (for "
+                                         "weak models)."),
     keep: str = typer.Option(None, help="Which member each group keeps: largest (pixels), "
                                         "oldest (mtime) or first (lowest id)."),
     dry_run: bool = typer.Option(True, "--dry-run/--apply",
@@ -43,7 +47,7 @@ def duplicates(
     with Collection.open(collection, readonly=dry_run) as col:
         report = find_duplicates(col, threshold=DEFAULT_THRESHOLD if threshold is None
                                  else threshold, k=neighbours, max_hash_distance=phash,
-                                 keep=keep)
+                                 hash_alone_distance=phash_alone, keep=keep)
         if not dry_run:
             mark_duplicates(col, report)
     emit(report.to_dict() | {"dry_run": dry_run}, as_json, _render)

@@ -1,10 +1,15 @@
 """Exact and near-duplicate images in a collection.
 
-Two images are linked when they have the same sha256 (exact), or when their embeddings' cosine is
-at least ``threshold`` among each other's ``k`` nearest neighbours (near) — optionally confirmed
-by a perceptual hash at most ``max_hash_distance`` bits apart (:mod:`jointspace.curate.phash`),
-which catches what the embedding misses with a weak model and vetoes what it confuses. Groups are
-the connected components of those links. Nothing is changed unless asked: with ``apply``, every
+Two images are linked when they have the same sha256 (exact), or when one is among the other's
+``k`` nearest embedding neighbours (near) and
+
+- their cosine is at least ``threshold`` — and, with ``max_hash_distance``, their perceptual
+  hashes (:mod:`jointspace.curate.phash`) are at most that many bits apart (the hash vetoes what
+  the embedding confuses); or
+- with ``hash_alone_distance``, their hashes are at most that many bits apart whatever the
+  cosine (the hash catches what a weak embedding misses).
+
+Groups are the connected components of those links. Nothing is changed unless asked: with ``apply``, every
 member but the kept one gets ``metadata.duplicate_of = <kept id>`` (an annotation, so it survives
 re-indexing and can be filtered on: ``--where 'duplicate_of != null'``).
 """
@@ -56,7 +61,8 @@ class DuplicateReport:
 
 def candidate_pairs(vectors: np.ndarray, threshold: float,
                     k: int = DEFAULT_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row pairs (i < j) with cosine >= ``threshold`` among each row's ``k`` neighbours."""
+    """Row pairs (i < j) with cosine >= ``threshold`` among each row's ``k`` neighbours
+    (``threshold=-inf``: every neighbour pair)."""
     from jointspace.zeroshot.propagation import knn
 
     n = len(vectors)
@@ -75,26 +81,28 @@ def candidate_pairs(vectors: np.ndarray, threshold: float,
 def group_duplicates(vectors: np.ndarray, digests: Sequence[str | None], *,
                      threshold: float = DEFAULT_THRESHOLD, k: int = DEFAULT_NEIGHBOURS,
                      hashes: Sequence[int | None] | None = None,
-                     max_hash_distance: int | None = None) -> list[tuple[list[int], float, bool]]:
-    """Groups of row indices as (rows, weakest cosine, exact?); pure over arrays.
-
-    With ``max_hash_distance`` and ``hashes``, a near link also needs the two perceptual hashes
-    within that many bits; ``threshold`` may then be low (even -1: hash alone decides).
-    """
+                     max_hash_distance: int | None = None,
+                     hash_alone_distance: int | None = None,
+                     ) -> list[tuple[list[int], float, bool]]:
+    """Groups of row indices as (rows, weakest cosine, exact?); pure over arrays (see the module
+    docstring for the link rules)."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    from jointspace.curate.phash import hamming
-
     n = len(vectors)
-    a, b, s = candidate_pairs(np.asarray(vectors, np.float32), threshold, k)
-    if max_hash_distance is not None:
-        if hashes is None:
-            raise BadInputError("hash confirmation needs the images' perceptual hashes")
-        keep = np.array([hashes[i] is not None and hashes[j] is not None
-                         and hamming(hashes[i], hashes[j]) <= max_hash_distance
-                         for i, j in zip(a.tolist(), b.tolist(), strict=True)], bool)
-        a, b, s = a[keep], b[keep], s[keep]
+    uses_hash = max_hash_distance is not None or hash_alone_distance is not None
+    if uses_hash and hashes is None:
+        raise BadInputError("hash confirmation needs the images' perceptual hashes")
+    floor = threshold if hash_alone_distance is None else -np.inf
+    a, b, s = candidate_pairs(np.asarray(vectors, np.float32), floor, k)
+    if uses_hash:
+        dist = _hash_distances(hashes, a, b)
+        near = s >= threshold
+        if max_hash_distance is not None:
+            near &= dist <= max_hash_distance
+        if hash_alone_distance is not None:
+            near |= dist <= hash_alone_distance
+        a, b, s = a[near], b[near], s[near]
     by_digest: dict[str, list[int]] = {}
     for row, d in enumerate(digests):
         if d:
@@ -119,8 +127,18 @@ def group_duplicates(vectors: np.ndarray, digests: Sequence[str | None], *,
     return out
 
 
+def _hash_distances(hashes: Sequence[int | None], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance per pair; 65 (more than any) where a hash is missing."""
+    from jointspace.curate.phash import HASH_BITS, hamming
+
+    return np.array([hamming(hashes[i], hashes[j])
+                     if hashes[i] is not None and hashes[j] is not None else HASH_BITS + 1
+                     for i, j in zip(a.tolist(), b.tolist(), strict=True)], np.int64)
+
+
 def find_duplicates(collection: Any, *, threshold: float = DEFAULT_THRESHOLD,
                     k: int = DEFAULT_NEIGHBOURS, max_hash_distance: int | None = None,
+                    hash_alone_distance: int | None = None,
                     keep: str | None = None) -> DuplicateReport:
     """Duplicate groups among a collection's images (nothing is written; see mark_duplicates)."""
     from jointspace.curate.phash import phash_file
@@ -132,21 +150,24 @@ def find_duplicates(collection: Any, *, threshold: float = DEFAULT_THRESHOLD,
     fps = collection.store.fingerprints([it.key for it in items])
     digests = [fps[it.key].sha256 if it.key in fps else None for it in items]
     hashes = None
-    if max_hash_distance is not None:  # hash only the images that have a candidate link
-        a, b, _ = candidate_pairs(vecs, threshold, k)
+    if max_hash_distance is not None or hash_alone_distance is not None:
+        floor = threshold if hash_alone_distance is None else -np.inf
+        a, b, _ = candidate_pairs(vecs, floor, k)  # hash only images that have a candidate
         need = set(a.tolist()) | set(b.tolist())
         hashes = [phash_file(items[r].path) if r in need and items[r].path else None
                   for r in range(len(items))]
     groups = []
     for rows, score, exact in group_duplicates(vecs, digests, threshold=threshold, k=k,
-                                               hashes=hashes, max_hash_distance=max_hash_distance):
+                                               hashes=hashes, max_hash_distance=max_hash_distance,
+                                               hash_alone_distance=hash_alone_distance):
         g = DuplicateGroup([int(ids[r]) for r in rows], [items[r].path for r in rows], score,
                            exact)
         if keep is not None:
             g.keep = _keeper(g, [items[r] for r in rows], fps, keep)
         groups.append(g)
     return DuplicateReport(groups, threshold, len(ids), max_hash_distance,
-                           settings={"k": k, "keep_rule": keep})
+                           settings={"k": k, "keep_rule": keep,
+                                     "hash_alone_distance": hash_alone_distance})
 
 
 def mark_duplicates(collection: Any, report: DuplicateReport, *,

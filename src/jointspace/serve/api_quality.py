@@ -77,13 +77,16 @@ async def duplicates(
                                                                 "apart")] = None,
     neighbours: Annotated[int, Query(ge=1, le=1000)] = 10,
     keep: Annotated[str | None, Query(description="largest, oldest or first")] = None,
+    phash_alone: Annotated[int | None, Query(ge=0, le=64, description="Link on the hash alone "
+                                                                      "within these bits")] = None,
 ) -> JSONResponse:
     """Groups of exact and near-duplicate images; nothing is written."""
     from jointspace.curate.duplicates import find_duplicates
 
     report = await get_state(request).run_model(
         lambda: find_duplicates(served.collection, threshold=threshold, k=neighbours,
-                                max_hash_distance=phash, keep=keep))
+                                max_hash_distance=phash, hash_alone_distance=phash_alone,
+                                keep=keep))
     return JSONResponse(report.to_dict() | {"dry_run": True})
 
 
@@ -94,6 +97,7 @@ async def mark_duplicates(
     threshold: Annotated[float, Form(ge=-1.0, le=1.0)] = 0.95,
     phash: Annotated[int | None, Form(ge=0, le=64)] = None,
     neighbours: Annotated[int, Form(ge=1, le=1000)] = 10,
+    phash_alone: Annotated[int | None, Form(ge=0, le=64)] = None,
 ) -> JSONResponse:
     """Find the groups and write ``duplicate_of = <kept id>`` on the other members."""
     from jointspace.curate.duplicates import find_duplicates
@@ -104,7 +108,8 @@ async def mark_duplicates(
 
     def work() -> dict[str, Any]:
         report = find_duplicates(served.collection, threshold=threshold, k=neighbours,
-                                 max_hash_distance=phash, keep=keep)
+                                 max_hash_distance=phash, hash_alone_distance=phash_alone,
+                                 keep=keep)
         mark(served.collection, report, lock_timeout=5.0)
         return report.to_dict() | {"dry_run": False}
 
