@@ -24,11 +24,11 @@ from jointspace.serve.deps import (
     require_read,
     served_collection,
 )
-from jointspace.serve.limits import decode_upload, read_upload
+from jointspace.serve.uploads import decode_upload, read_upload
 from jointspace.serve.state import Served
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
-    s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 503)})
+    s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Admin = Annotated[str, Depends(require_admin)]
 Col = Annotated[Served, Depends(served_collection)]
@@ -36,7 +36,7 @@ _graphs: OrderedDict[tuple, Any] = OrderedDict()
 _graphs_lock = threading.Lock()
 
 
-@router.post("/zeroshot", tags=["classify"])
+@router.post("/zeroshot", response_model=schemas.ZeroshotResponse, tags=["classify"])
 async def zeroshot(
     request: Request, served: Col, _: Reader,
     image: Annotated[UploadFile, File(description="The image to classify")],
@@ -68,7 +68,7 @@ async def zeroshot(
     return JSONResponse(await state.run_model(work))
 
 
-@router.get("/duplicates", tags=["curate"])
+@router.get("/duplicates", response_model=schemas.DuplicatesResponse, tags=["curate"])
 async def duplicates(
     request: Request, served: Col, _: Reader,
     threshold: Annotated[float, Query(ge=-1.0, le=1.0, description="Cosine for near "
@@ -90,7 +90,7 @@ async def duplicates(
     return JSONResponse(report.to_dict() | {"dry_run": True})
 
 
-@router.post("/duplicates", tags=["admin"])
+@router.post("/duplicates", response_model=schemas.DuplicatesResponse, tags=["admin"])
 async def mark_duplicates(
     request: Request, served: Col, _: Admin,
     keep: Annotated[str, Form(description="largest, oldest or first")],
