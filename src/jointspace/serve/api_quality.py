@@ -24,8 +24,8 @@ from jointspace.serve.deps import (
     require_read,
     served_collection,
 )
-from jointspace.serve.uploads import decode_upload, read_upload
 from jointspace.serve.state import Served
+from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
     s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
