@@ -62,3 +62,20 @@ def test_classify_collection_transductive_and_zpe(tmp_path):
     bad = json.loads(run("classify", "-c", col, "--labels", "a,b", "--prompt-weights", "best",
                          "--json", ok=False).stdout)
     assert "zpe" in bad["error"]["hint"]
+
+
+def test_evaluate_zeroshot_reports_method_beside_plain(tmp_path):
+    root = tmp_path / "data"
+    for name, rgb in {"red": (220, 30, 30), "blue": (30, 40, 220)}.items():
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (20, 20), tuple(c + 5 * i for c in rgb)).save(root / name / f"{i}.png")
+    out = json.loads(run("evaluate", "zeroshot", root, "-m", "hash:32", "--transductive",
+                         "--propagation-k", "2", "--prompt-weights", "zpe", "-t", "{}", "-t",
+                         "a photo of {}.", "-o", tmp_path / "rep", "--json").stdout)
+    assert {"top1", "plain_top1"} <= set(out["metrics"])
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["settings"]["transductive"]["k"] == 2
+    assert len(report["details"]["template_weights"]) == 2
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "Template weights (ZPE)" in html and "a photo of {}." in html
