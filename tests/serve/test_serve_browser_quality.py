@@ -1,25 +1,15 @@
 """The page's quality tools in a real browser: duplicate groups side by side, ZLaP classify."""
 
 import pytest
-from serve_helpers import shape_image
 from test_serve_browser import ARTIFACTS, browser  # noqa: F401 - the shared browser fixture
-
-from jointspace.query import Collection
+from test_serve_quality import build_duplicates_collection
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def dup_server(start_server, tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, (c, s) in enumerate([("red", "circle"), ("blue", "square"), ("green", "star")]):
-        shape_image(c, s, seed=i).save(photos / f"{i}.png")
-    (photos / "0_copy.png").write_bytes((photos / "0.png").read_bytes())
-    shape_image("blue", "square", seed=1).resize((48, 48)).save(photos / "1_small.png")
-    with Collection.create(tmp_path / "demo", model="hash:64") as col:
-        col.add(photos, workers=0)
-    return start_server([tmp_path / "demo"]), photos
+    return start_server([build_duplicates_collection(tmp_path)]), tmp_path / "photos"
 
 
 def test_duplicate_groups_side_by_side_and_classify(browser, dup_server):  # noqa: F811

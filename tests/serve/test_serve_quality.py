@@ -1,5 +1,7 @@
 """Quality routes over a real server: ZLaP / ZPE classify and duplicates, against the library."""
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 import pytest
@@ -45,16 +47,21 @@ def test_zpe_weights_are_returned(read_server):
     assert bad.status_code == 400 and "zpe" in bad.json()["error"]["hint"]
 
 
-def test_duplicates_read_then_mark(start_server, tmp_path, tokens):
-    photos = tmp_path / "photos"
+def build_duplicates_collection(root: Path) -> Path:
+    """root/demo (hash:64): three shapes, an exact copy of 0.png and a half-size 1.png."""
+    photos = root / "photos"
     photos.mkdir()
     for i, (c, s) in enumerate([("red", "circle"), ("blue", "square"), ("green", "star")]):
         shape_image(c, s, seed=i).save(photos / f"{i}.png")
     (photos / "0_copy.png").write_bytes((photos / "0.png").read_bytes())
     shape_image("blue", "square", seed=1).resize((48, 48)).save(photos / "1_small.png")
-    with Collection.create(tmp_path / "demo", model="hash:64") as col:
+    with Collection.create(root / "demo", model="hash:64") as col:
         col.add(photos, workers=0)
-    url = start_server([tmp_path / "demo"], tokens_file=tokens["file"])
+    return root / "demo"
+
+
+def test_duplicates_read_then_mark(start_server, tmp_path, tokens):
+    url = start_server([build_duplicates_collection(tmp_path)], tokens_file=tokens["file"])
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
     read = {"Authorization": f"Bearer {tokens['read']}"}
     base = f"{url}/api/collections/demo/duplicates"
