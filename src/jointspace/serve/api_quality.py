@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -133,11 +134,10 @@ def _classify(served: Served, picture: Any, names: list[str], spec: str | list[s
         scores, weights = classify_new_images(col, graph, vector), graph.template_weights
         method = {"transductive": graph.propagation.settings.to_dict()}
     else:
-        if weighting:
-            clf = class_scores(clf, col.item_vectors("image")[1], prompt_weights=weighting).classifier
+        if weighting:  # weights from the collection's images (the unlabelled set)
+            clf = class_scores(clf, col.item_vectors("image")[1],
+                               prompt_weights=weighting).classifier
         scores, weights, method = clf.scores(vector), clf.template_weights, {}
-    from dataclasses import replace
-
     pred = predictions_from_scores(clf.classes, scores, top, propagated=transductive)[0]
     index = {c: i for i, c in enumerate(clf.classes)}
     return {"model": col.embedder.name, "label": pred.label,
