@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import typer
@@ -93,6 +88,10 @@ def train(
     seed: int = typer.Option(0, help=_HELP["seed"]),
     resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
     nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
+    nnodes: int = typer.Option(1, min=1, help="Nodes of a multi-node torchrun job (run the same "
+                                              "command on each)."),
+    rdzv_endpoint: str = typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
+    rdzv_id: str = typer.Option("jointspace", help="Job id, the same on every node."),
     extra: list[str] = _EXTRA,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -107,8 +106,12 @@ def train(
             argv += [flag, str(value)]
     argv += ([] if resume else ["--no-resume"]) + (["--no-progress"] if as_json else [])
     argv += list(extra or [])
-    result = _run_torchrun(argv, nproc) if nproc > 1 else _run_inline(argv)
-    emit(result, as_json, _render_train)
+    from jointspace.train.launch import Launch, run_torchrun
+
+    launch = Launch(nproc, nnodes, rdzv_endpoint, rdzv_id)
+    result = run_torchrun(launch, argv) if launch.distributed else _run_inline(argv)
+    emit(result, as_json, _render_train if result else
+         lambda _: console.print("done; rank 0 ran on another node: see its output"))
 
 
 def _run_inline(argv: list[str]) -> dict:
@@ -116,24 +119,6 @@ def _run_inline(argv: list[str]) -> dict:
     from jointspace.train.main import parse_config
 
     return run_training(parse_config(argv)).to_dict()
-
-
-def _run_torchrun(argv: list[str], nproc: int) -> dict:
-    from jointspace.errors import JointspaceError
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-           "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "jointspace.train", *argv]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise JointspaceError(f"torchrun training failed (exit {proc.returncode})",
-                              hint="see the messages above; rerun with --nproc 1 to debug")
-    return json.loads(lines[-1])
 
 
 def _render_train(d: dict) -> None:
