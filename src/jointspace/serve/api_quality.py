@@ -12,27 +12,18 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from jointspace.errors import BadInputError
 from jointspace.serve import schemas
 from jointspace.serve.classify import parse_labels
-from jointspace.serve.deps import (
-    check_file_count,
-    get_state,
-    require_admin,
-    require_read,
-    served_collection,
-)
+from jointspace.serve.deps import Admin, Col, Reader, check_file_count, get_state
 from jointspace.serve.state import Served
 from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
     s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
-Reader = Annotated[str, Depends(require_read)]
-Admin = Annotated[str, Depends(require_admin)]
-Col = Annotated[Served, Depends(served_collection)]
 _graphs: OrderedDict[tuple, Any] = OrderedDict()
 _graphs_lock = threading.Lock()
 
