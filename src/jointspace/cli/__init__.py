@@ -12,7 +12,8 @@ import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
 COMMAND_MODULES = [
-    "collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds", "curate_cmds",
+    "collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds",
+    "transfer_cmds", "curate_cmds",
 ]
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: "[sentences]" must show, not vanish
 )
 
 

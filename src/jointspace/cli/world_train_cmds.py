@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -80,11 +81,11 @@ def train(
     lock: str = typer.Option("auto", help=_HELP["lock"]),
     batch_size: int = typer.Option(256, min=1, help=_HELP["batch_size"]),
     steps: int = typer.Option(None, min=1, help=_HELP["steps"]),
-    epochs: float = typer.Option(5.0, min=0.0, help=_HELP["epochs"]),
+    epochs: float = typer.Option(5.0, min=0.0, max=1e6, help=_HELP["epochs"]),
     lr: float = typer.Option(2e-3, help=_HELP["lr"]),
     captions_per_image: int = typer.Option(None, min=1, help=_HELP["captions_per_image"]),
     max_images: int = typer.Option(None, min=1, help=_HELP["max_images"]),
-    max_seconds: float = typer.Option(None, help=_HELP["max_seconds"]),
+    max_seconds: float = typer.Option(None, min=0.0, max=1e9, help=_HELP["max_seconds"]),
     seed: int = typer.Option(0, help=_HELP["seed"]),
     resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
     nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
@@ -154,11 +155,27 @@ def demo(
     from jointspace.demo import DemoConfig, run_demo
     from jointspace.train.main import parse_overrides
 
+    overrides = parse_overrides(settings or [])
+    _check_train_settings(overrides)  # before minutes of drawing, not after
     config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
-                        train=parse_overrides(settings or []), progress=not as_json)
+                        train=overrides, progress=not as_json)
     result = run_demo(config, say=(lambda _: None) if as_json else
-                      (lambda m: err_console.print(f"[bold]>[/] {m}", highlight=False)))
+                      (lambda m: err_console.print(f"[bold]>[/] {escape(m)}", highlight=False,
+                                                markup=True)))
     emit(result.to_dict(), as_json, _render_demo)
+
+
+def _check_train_settings(overrides: dict) -> None:
+    import dataclasses
+
+    from jointspace.errors import BadInputError
+    from jointspace.train.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise BadInputError(f"unknown training setting(s) {', '.join(unknown)} in --set",
+                            hint=f"use TrainConfig fields: {', '.join(sorted(known))}")
 
 
 def _render_demo(d: dict) -> None:

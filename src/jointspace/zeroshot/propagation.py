@@ -12,7 +12,7 @@ class (its text embedding) and one per image:
 - the graph is symmetrised and normalised, ``W_n = D^-1/2 W D^-1/2``, and for each class ``c`` the
   system ``(I - alpha W_n) x = e_c`` is solved by conjugate gradient; ``x`` over the image nodes is
   that class's score. All classes are solved at once (one sparse product per iteration), and the
-  graph is sparse: no dense n x n matrix is ever formed.
+  graph is sparse: no dense n x n matrix is ever formed (k-NN runs in row blocks).
 
 The inductive variant classifies a new image without re-solving: by symmetry of ``L``, the
 solution for a new node's neighbour vector ``y`` restricted to the class nodes is ``y @ X`` where
@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from jointspace.errors import BadInputError
+
+_CHUNK = 1024  # query rows per similarity block in knn()
 
 
 @dataclass(frozen=True)
@@ -67,22 +69,29 @@ class Propagation:
 
 def knn(base: np.ndarray, queries: np.ndarray, k: int,
         exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product k-NN with faiss: (ids, sims), each (n_queries, k)."""
-    import faiss
+    """Exact inner-product k-NN: (ids, sims), each (n_queries, k), best first.
 
+    Chunked BLAS products + argpartition: memory stays at ``_CHUNK x len(base)`` floats, never
+    n x n. With ``exclude_self`` (queries are the base rows), each row's own index is dropped.
+    """
     base = np.ascontiguousarray(base, np.float32)
     queries = np.ascontiguousarray(queries, np.float32)
     want = min(k + int(exclude_self), len(base))
-    index = faiss.IndexFlatIP(base.shape[1])
-    index.add(base)
-    sims, ids = index.search(queries, want)
-    if exclude_self:  # drop each query's own row wherever faiss put it (ties can move it)
-        own = ids == np.arange(len(queries))[:, None]
-        missing = ~own.any(axis=1)
-        own[missing, -1] = True  # self not found (duplicates): drop the farthest instead
-        keep = ~own
-        ids = ids[keep].reshape(len(queries), want - 1)
-        sims = sims[keep].reshape(len(queries), want - 1)
+    ids = np.empty((len(queries), want), np.int64)
+    sims = np.empty((len(queries), want), np.float32)
+    for start in range(0, len(queries), _CHUNK):
+        block = queries[start:start + _CHUNK] @ base.T  # (chunk, n_base)
+        if exclude_self:  # push each row's own column below everything else
+            rows = np.arange(len(block))
+            block[rows, rows + start] = -np.inf
+        top = (np.argpartition(-block, want - 1, axis=1)[:, :want] if want < block.shape[1]
+               else np.tile(np.arange(block.shape[1]), (len(block), 1)))
+        top_sims = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        ids[start:start + _CHUNK] = np.take_along_axis(top, order, axis=1)
+        sims[start:start + _CHUNK] = np.take_along_axis(top_sims, order, axis=1)
+    if exclude_self:
+        ids, sims = ids[:, :-1], sims[:, :-1]  # the self column sorted last (-inf)
     return ids, sims
 
 

@@ -143,9 +143,12 @@ def classify_with_collection(
     prompt_weights: str | None = None,
     transductive: Any = None,
 ) -> list:
-    """Classify new image files with the collection's model; with ``transductive``, inductively
-    against the collection's propagated graph (built and stored first if missing or stale)."""
+    """Classify new images (PIL images or paths) with the collection's model; with
+    ``transductive``, inductively against the collection's propagated graph (built and stored
+    first if missing or stale)."""
     from pathlib import Path
+
+    from PIL import Image
 
     from jointspace.ingest.decode import load_image
     from jointspace.zeroshot.classifier import classify, predictions_from_scores
@@ -163,6 +166,7 @@ def classify_with_collection(
                            keep_prompts=bool(prompt_weights))
     graph = collection_graph(collection, clf, prompt_weights=prompt_weights,
                              settings=settings_of(transductive))
-    vectors = embedder.embed_images([load_image(Path(p)) for p in images])
+    vectors = embedder.embed_images([im if isinstance(im, Image.Image) else load_image(Path(im))
+                                     for im in images])
     return predictions_from_scores(clf.classes, classify_new_images(collection, graph, vectors),
                                    k, propagated=True)
