@@ -147,12 +147,12 @@ def test_early_role_check_agrees_with_every_route():
     """The middleware's role-by-path table matches the routes' own dependencies."""
     from fastapi.routing import APIRoute
 
-    from jointspace.serve import api_items, api_search
+    from jointspace.serve import api_items, api_quality, api_search
     from jointspace.serve.deps import require_admin
     from jointspace.serve.middleware import needed_role
 
     seen = []
-    for route in api_search.router.routes + api_items.router.routes:
+    for route in api_search.router.routes + api_items.router.routes + api_quality.router.routes:
         assert isinstance(route, APIRoute)
         admin = any(d.call is require_admin for d in route.dependant.dependencies)
         path = route.path.replace("{name}", "demo").replace("{item_id}", "7")
@@ -160,4 +160,4 @@ def test_early_role_check_agrees_with_every_route():
         for method in route.methods:
             assert needed_role(method, path) == ("admin" if admin else "read"), (method, path)
             seen.append((method, admin))
-    assert len(seen) == 13 and sum(admin for _, admin in seen) == 4  # 9 reads, 4 writes
+    assert len(seen) == 16 and sum(admin for _, admin in seen) == 5  # 11 reads, 5 writes

@@ -11,8 +11,10 @@ import importlib
 import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
-COMMAND_MODULES = ["collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds",
-                   "transfer_cmds", "quality_cmds"]
+COMMAND_MODULES = [
+    "collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds",
+    "transfer_cmds", "quality_cmds", "curate_cmds",
+]
 
 app = typer.Typer(
     name="jointspace",

@@ -101,6 +101,11 @@ def _zeroshot(r: EvalReport) -> list[str]:
             f"predicted <span class='{'ok' if kind == 'hits' else 'bad'}'>{_e(x['predicted'])}"
             f"</span> ({x['score']:.3f})</div>" for x in d["examples"][kind])
         out.append(f"<h2>{title}</h2><div class='grid'>{cards or 'none'}</div>")
+    if r.settings.get("prompt_weights") == "zpe":  # ZPE: every template's weight, heaviest first
+        rows = "".join(f"<tr><td>{_e(w['template'])}</td><td class='num'>{w['weight']:.4f}</td>"
+                       "</tr>" for w in d.get("template_weights", []))
+        out.append("<h2>Template weights (ZPE)</h2><table><tr><th>template</th><th>weight</th>"
+                   f"</tr>{rows}</table>")
     return out + _errors(d)
 
 

@@ -288,6 +288,14 @@ class Collection(QualityMethods):
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
+    def item_vectors(self, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids (int64, ascending) and unit vectors of every item, or of every ``kind`` item."""
+        parts = list(self.store.scan_vectors(with_kind(None, kind)))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, self.store.dim), np.float32)
+        return (np.concatenate([p[0] for p in parts]).astype(np.int64),
+                np.concatenate([p[1] for p in parts]).astype(np.float32))
+
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
         hits = self._hits([(i, 1.0) for i in _known_ids([item_id])])

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 import jointspace
 from jointspace.errors import JointspaceError, NotFoundError
-from jointspace.serve import api_items, api_search
+from jointspace.serve import api_items, api_quality, api_search
 from jointspace.serve.limits import BodyLimitMiddleware
 from jointspace.serve.middleware import (
     HostCheckMiddleware,
@@ -27,6 +27,7 @@ from jointspace.serve.state import ServeState
 log = logging.getLogger("jointspace.serve")
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript",
+                "quality.js": "text/javascript",
                 "style.css": "text/css", "favicon.svg": "image/svg+xml"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
             "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
@@ -43,6 +44,7 @@ def create_app(state: ServeState) -> FastAPI:
     app.state.jointspace = state
     app.include_router(api_search.router)
     app.include_router(api_items.router)
+    app.include_router(api_quality.router)
     _add_static(app)
     _add_error_handlers(app, settings.hide_paths)
     # added innermost first: the body limit sees requests last, the security headers first;

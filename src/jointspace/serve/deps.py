@@ -69,3 +69,9 @@ async def check_file_count(request: Request, allowed: int) -> None:
     n = sum(isinstance(v, UploadFile) for _, v in form.multi_items())
     if n > allowed:
         raise too_large("the request", n, allowed, "files")
+
+
+# What routes declare: the caller's role and the collection named in the path.
+Reader = Annotated[str, Depends(require_read)]
+Admin = Annotated[str, Depends(require_admin)]
+Col = Annotated[Served, Depends(served_collection)]

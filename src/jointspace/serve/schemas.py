@@ -114,3 +114,44 @@ class RemoveIn(BaseModel):
 
 class RemoveResponse(Out):
     removed: int
+
+
+class TemplateWeight(Out):
+    template: str
+    weight: float = Field(description="Share of the class embedding (weights sum to 1)")
+
+
+class PropagationOut(Out):
+    k: int
+    gamma: float
+    alpha: float
+    tol: float
+    max_iter: int
+
+
+class ZeroshotResponse(ClassifyResponse):
+    prompt_weights: str = Field(description="equal, or zpe (weights from the collection's images)")
+    template_weights: list[TemplateWeight] = Field(description="Heaviest first")
+    transductive: PropagationOut | None = Field(
+        None, description="Label-propagation settings, when classified against the collection's "
+                          "graph (scores are then propagated scores, not cosines)")
+
+
+class DuplicateGroupOut(Out):
+    ids: list[int]
+    paths: list[str | None]
+    score: float = Field(description="The weakest link's cosine (1.0 for exact copies)")
+    exact: bool = Field(description="Every member has the same sha256")
+    keep: int | None = Field(None, description="The member the keep rule keeps")
+
+
+class DuplicatesResponse(Out):
+    groups: list[DuplicateGroupOut]
+    threshold: float
+    items: int = Field(description="Images compared")
+    max_hash_distance: int | None
+    hash_alone_distance: int | None
+    marked: int = Field(description="Items given duplicate_of (0 on a dry run)")
+    k: int
+    keep_rule: str | None
+    dry_run: bool

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class ZeroShotClassifier:
     templates: tuple[str, ...]
     model: str
     n_descriptions: dict[str, int] = field(default_factory=dict)
+    # per-template unit class vectors (templates, classes, dim), kept for prompt weighting
+    prompt_vectors: np.ndarray | None = None
+    template_weights: np.ndarray | None = None  # set by weight_prompts; None = equal weights
 
     def scores(self, image_vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of each image to each class, shape (n_images, n_classes)."""
@@ -66,11 +69,13 @@ def build_classifier(
     templates: str | Sequence[str] | None = "single",
     descriptions: Mapping[str, Sequence[str]] | None = None,
     names: Mapping[str, str] | None = None,
+    keep_prompts: bool = False,
 ) -> ZeroShotClassifier:
     """Embed the prompts of every class and average them (see the module docstring).
 
     ``names`` maps a class label to the words used in prompts (default: :func:`prompt_name`).
-    ``descriptions`` maps a class label to extra sentences about it.
+    ``descriptions`` maps a class label to extra sentences about it. ``keep_prompts`` keeps the
+    per-template vectors that :func:`weight_prompts` needs.
     """
     classes = [str(c) for c in classes]
     if not classes:
@@ -95,13 +100,47 @@ def build_classifier(
     vecs = embedder.embed_texts(prompts)
     sums = np.zeros((len(classes), vecs.shape[1]), np.float64)
     np.add.at(sums, np.asarray(owner), vecs)
+    per_template = None
+    if keep_prompts and not descriptions:  # prompts are class-major: class i, template t
+        per_template = vecs.reshape(len(classes), len(tmpl), -1).transpose(1, 0, 2).copy()
     return ZeroShotClassifier(
         classes=classes,
         weights=l2_normalize(sums),  # normalising the sum = normalising the mean
         templates=tmpl,
         model=embedder.name,
         n_descriptions={c: len(v) for c, v in descriptions.items()},
+        prompt_vectors=per_template,
     )
+
+
+def weight_prompts(clf: ZeroShotClassifier, images: np.ndarray, method: str = "zpe",
+                   temperature: float | None = None) -> ZeroShotClassifier:
+    """A copy of ``clf`` whose class vectors weight the templates by ``method`` (``zpe``:
+    scored on the unlabelled ``images``; ``equal``: unchanged)."""
+    from dataclasses import replace
+
+    from jointspace.zeroshot import prompt_weights as pw
+
+    if method == "equal":
+        return clf
+    if method != "zpe":
+        raise BadInputError(f"unknown prompt weighting {method!r}", hint="use zpe or equal")
+    if clf.prompt_vectors is None:
+        raise BadInputError(
+            "prompt weighting needs per-template vectors and no class descriptions",
+            hint="build the classifier with keep_prompts=True and without descriptions")
+    weights = pw.zpe_weights(images, clf.prompt_vectors,
+                             pw.DEFAULT_TEMPERATURE if temperature is None else temperature)
+    return replace(clf, weights=pw.weighted_class_vectors(clf.prompt_vectors, weights),
+                   template_weights=weights)
+
+
+def template_weight_table(clf: ZeroShotClassifier) -> list[dict]:
+    """``[{"template", "weight"}]`` heaviest first (equal weights when none were computed)."""
+    n = len(clf.templates)
+    w = clf.template_weights if clf.template_weights is not None else np.full(n, 1.0 / n)
+    order = np.argsort(-w, kind="stable")
+    return [{"template": clf.templates[i], "weight": round(float(w[i]), 6)} for i in order]
 
 
 def load_descriptions(path: str | Path) -> dict[str, list[str]]:
@@ -124,17 +163,7 @@ def load_descriptions(path: str | Path) -> dict[str, list[str]]:
 
 def predict_top(clf: ZeroShotClassifier, image_vectors: np.ndarray, k: int = 5) -> list[Prediction]:
     """Top-``k`` classes per image vector."""
-    scores = clf.scores(image_vectors)
-    probs = softmax(LOGIT_SCALE * scores, axis=1)
-    k = max(1, min(k, len(clf.classes)))
-    out = []
-    for row in range(len(scores)):
-        order = np.argsort(-scores[row], kind="stable")[:k]
-        out.append(Prediction(
-            label=clf.classes[order[0]], score=float(scores[row, order[0]]),
-            top=[(clf.classes[j], float(probs[row, j])) for j in order],
-        ))
-    return out
+    return predictions_from_scores(clf.classes, clf.scores(image_vectors), k)
 
 
 def classify(
@@ -145,13 +174,42 @@ def classify(
     templates: str | Sequence[str] | None = "single",
     descriptions: Mapping[str, Sequence[str]] | None = None,
     k: int = 5,
+    prompt_weights: str | None = None,
+    transductive: Any = None,
 ) -> list[Prediction]:
-    """Classify images (PIL images or paths) into ``labels`` by zero-shot prompting."""
+    """Classify images (PIL images or paths) into ``labels`` by zero-shot prompting.
+
+    ``prompt_weights="zpe"`` weights the templates by these images' score statistics;
+    ``transductive`` (True or ``PropagationSettings``) labels them together by propagation.
+    """
     from PIL import Image as PILImage
 
     from jointspace.ingest.decode import load_image
+    from jointspace.zeroshot.transductive import class_scores
 
     clf = labels if isinstance(labels, ZeroShotClassifier) else build_classifier(
-        embedder, labels, templates=templates, descriptions=descriptions)
+        embedder, labels, templates=templates, descriptions=descriptions,
+        keep_prompts=bool(prompt_weights))
     pil = [im if isinstance(im, PILImage.Image) else load_image(Path(im)) for im in images]
-    return predict_top(clf, embedder.embed_images(pil), k)
+    vectors = embedder.embed_images(pil)
+    if not prompt_weights and not transductive:
+        return predict_top(clf, vectors, k)
+    scored = class_scores(clf, vectors, prompt_weights=prompt_weights, transductive=transductive)
+    return predictions_from_scores(scored.classifier.classes, scored.scores, k,
+                                   propagated=bool(transductive))
+
+
+def predictions_from_scores(classes: Sequence[str], scores: np.ndarray, k: int,
+                            propagated: bool = False) -> list[Prediction]:
+    """Top-``k`` per row of a score matrix: cosines (softmax at temperature 100), or propagated
+    scores (shares of the positive mass, see ``propagation.to_probabilities``)."""
+    from jointspace.zeroshot.propagation import to_probabilities
+
+    probs = to_probabilities(scores) if propagated else softmax(LOGIT_SCALE * scores, axis=1)
+    k = max(1, min(k, len(classes)))
+    out = []
+    for row in range(len(scores)):
+        order = np.argsort(-scores[row], kind="stable")[:k]
+        out.append(Prediction(label=classes[order[0]], score=float(scores[row, order[0]]),
+                              top=[(classes[j], float(probs[row, j])) for j in order]))
+    return out

@@ -10,7 +10,7 @@ import numpy as np
 from jointspace.evaluate.images import Progress, embed_image_files
 from jointspace.evaluate.report import EvalReport
 from jointspace.models.base import Embedder
-from jointspace.zeroshot.classifier import build_classifier
+from jointspace.zeroshot.classifier import build_classifier, template_weight_table
 from jointspace.zeroshot.datasets import LabeledImages
 from jointspace.zeroshot.metrics import (
     confusion_matrix,
@@ -20,6 +20,8 @@ from jointspace.zeroshot.metrics import (
     predict,
     topk_accuracy,
 )
+from jointspace.zeroshot.propagation import PropagationSettings
+from jointspace.zeroshot.transductive import class_scores
 
 
 def evaluate_zeroshot(
@@ -31,24 +33,35 @@ def evaluate_zeroshot(
     batch_size: int = 64,
     n_examples: int = 8,
     progress: Progress | None = None,
+    prompt_weights: str | None = None,
+    transductive: PropagationSettings | bool | None = None,
 ) -> EvalReport:
-    """Top-1 / top-5 / mean per-class recall, confusion matrix and a per-class table."""
+    """Top-1 / top-5 / mean per-class recall, confusion matrix and a per-class table.
+
+    With ``prompt_weights="zpe"`` and/or ``transductive`` the metrics are the method's, and the
+    plain classifier's are reported beside them (``plain_top1``, ...) from the same vectors.
+    """
     t0 = time.perf_counter()
-    clf = build_classifier(embedder, data.classes, templates=templates, descriptions=descriptions)
+    clf = build_classifier(embedder, data.classes, templates=templates, descriptions=descriptions,
+                           keep_prompts=bool(prompt_weights))
     t1 = time.perf_counter()
     vecs, ok, errors = embed_image_files(embedder, data.paths, batch_size=batch_size,
                                          progress=progress)
     t2 = time.perf_counter()
     targets = data.targets[ok]
-    scores = clf.scores(vecs)
+    method = bool(transductive) or prompt_weights not in (None, "equal")
+    scored = class_scores(clf, vecs, prompt_weights=prompt_weights, transductive=transductive)
+    t3 = time.perf_counter()
+    scores = scored.scores
     pred = predict(scores) if len(ok) else np.zeros(0, np.int64)
     cm = confusion_matrix(pred, targets, len(data.classes))
     recall, precision = per_class_recall(cm), per_class_precision(cm)
-    metrics = {
-        "top1": topk_accuracy(scores, targets, 1),
-        "top5": topk_accuracy(scores, targets, min(5, len(data.classes))),
-        "mean_per_class_recall": mean_per_class_recall(cm),
-    }
+    metrics = _headline(scores, targets, cm, len(data.classes))
+    if method:
+        plain = clf.scores(vecs)
+        plain_cm = confusion_matrix(predict(plain), targets, len(data.classes))
+        metrics |= {f"plain_{k}": v for k, v in
+                    _headline(plain, targets, plain_cm, len(data.classes)).items()}
     per_class = [
         {"class": c, "support": int(cm[i].sum()), "recall": _num(recall[i]),
          "precision": _num(precision[i]), "confused_with": _top_confusion(cm, i, data.classes)}
@@ -63,7 +76,10 @@ def evaluate_zeroshot(
         settings={"templates": template_setting or "single", "n_templates": len(clf.templates),
                   "template_list": list(clf.templates),
                   "descriptions": sum(clf.n_descriptions.values()),
-                  "n_samples": len(data), "n_classes": len(data.classes)},
+                  "n_samples": len(data), "n_classes": len(data.classes),
+                  "prompt_weights": prompt_weights or "equal",
+                  "transductive": scored.propagation.settings.to_dict()
+                  if scored.propagation else None},
         metrics=metrics,
         details={
             "classes": data.classes,
@@ -71,10 +87,20 @@ def evaluate_zeroshot(
             "per_class": per_class,
             "examples": _examples(data, ok, scores, pred, targets, n_examples),
             "errors": [e.to_dict() for e in errors],
+            "template_weights": template_weight_table(scored.classifier),
         },
         timings={"class_embeddings_s": t1 - t0, "embed_images_s": t2 - t1,
-                 "images_per_s": len(ok) / max(t2 - t1, 1e-9)},
+                 "images_per_s": len(ok) / max(t2 - t1, 1e-9), "method_s": t3 - t2},
     )
+
+
+def _headline(scores: np.ndarray, targets: np.ndarray, cm: np.ndarray,
+              n_classes: int) -> dict[str, float]:
+    return {
+        "top1": topk_accuracy(scores, targets, 1),
+        "top5": topk_accuracy(scores, targets, min(5, n_classes)),
+        "mean_per_class_recall": mean_per_class_recall(cm),
+    }
 
 
 def _num(x: float) -> float | None:
