@@ -13,13 +13,8 @@ import typer
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
-from jointspace.train.main import field_help
 
-_HELP = field_help()
 _WORLD_OUT = typer.Option(..., "--out", "-o", help="Output directory.")
-_TRAIN_OUT = typer.Option(..., "--out", "-o", help=_HELP["out"])
-_EXTRA = typer.Option(None, "--arg", help="Any other `python -m jointspace.train` option, e.g. "
-                                          "--arg=--augment=none (repeatable).")
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +22,7 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     world.command("generate")(generate)
     app.add_typer(world, name="world")
-    app.command("train")(train)
+    app.command("train")(_train_command())
     app.command("demo")(demo)
 
 
@@ -75,58 +70,51 @@ def _render_world(d: dict) -> None:
                   f"--val {d['out']}/val/pairs.jsonl --out runs/demo")
 
 
-def train(
-    data: str = typer.Option(..., "--data", "-d", help=_HELP["data"]),
-    out: Path = _TRAIN_OUT,
-    init: str = typer.Option("recipe:cnn-minilm", "--init", help=_HELP["init"]),
-    val: str = typer.Option(None, help=_HELP["val"]),
-    split: str = typer.Option(None, help=_HELP["split"]),
-    loss: str = typer.Option("clip", help=_HELP["loss"]),
-    lock: str = typer.Option("auto", help=_HELP["lock"]),
-    batch_size: int = typer.Option(256, min=1, help=_HELP["batch_size"]),
-    steps: int = typer.Option(None, min=1, help=_HELP["steps"]),
-    epochs: float = typer.Option(5.0, min=0.0, help=_HELP["epochs"]),
-    lr: float = typer.Option(2e-3, help=_HELP["lr"]),
-    captions_per_image: int = typer.Option(None, min=1, help=_HELP["captions_per_image"]),
-    max_images: int = typer.Option(None, min=1, help=_HELP["max_images"]),
-    max_seconds: float = typer.Option(None, help=_HELP["max_seconds"]),
-    seed: int = typer.Option(0, help=_HELP["seed"]),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
-    nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
-    extra: list[str] = _EXTRA,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
-    argv = ["--data", data, "--out", str(out), "--init", init, "--loss", loss, "--lock", lock,
-            "--batch-size", str(batch_size), "--epochs", str(epochs), "--lr", str(lr),
-            "--seed", str(seed)]
-    for flag, value in (("--val", val), ("--split", split), ("--steps", steps),
-                        ("--captions-per-image", captions_per_image),
-                        ("--max-images", max_images), ("--max-seconds", max_seconds)):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += ([] if resume else ["--no-resume"]) + (["--no-progress"] if as_json else [])
-    argv += list(extra or [])
-    result = _run_torchrun(argv, nproc) if nproc > 1 else _run_inline(argv)
-    emit(result, as_json, _render_train)
+def _train_command():
+    """``jointspace train``: its options are TrainConfig's (see jointspace.train.options)."""
+    import inspect
+
+    from jointspace.train.options import typer_signature
+
+    extra = [
+        inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                          default=typer.Option(1, min=1, help="Processes (>1 launches torchrun "
+                                                                "on gloo, CPU).")),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                          default=JSON_OPTION),
+    ]
+
+    def train(**values) -> None:
+        """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
+        from jointspace.train.options import config_from_values
+
+        nproc, as_json = values.pop("nproc"), values.pop("as_json")
+        config = config_from_values(values)
+        if as_json:
+            config.progress = False
+        result = _run_torchrun(config, nproc) if nproc > 1 else _run_inline(config)
+        emit(result, as_json, _render_train)
+
+    train.__signature__ = typer_signature(extra)  # type: ignore[attr-defined]
+    return train
 
 
-def _run_inline(argv: list[str]) -> dict:
+def _run_inline(config) -> dict:
     from jointspace.train.loop import train as run_training
-    from jointspace.train.main import parse_config
 
-    return run_training(parse_config(argv)).to_dict()
+    return run_training(config).to_dict()
 
 
-def _run_torchrun(argv: list[str], nproc: int) -> dict:
+def _run_torchrun(config, nproc: int) -> dict:
     from jointspace.errors import JointspaceError
+    from jointspace.train.options import config_argv
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
            "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "jointspace.train", *argv]
+           "-m", "jointspace.train", *config_argv(config)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -167,7 +155,7 @@ def demo(
 ) -> None:
     """Offline end to end: world -> train -> index -> queries -> metrics -> HTML report."""
     from jointspace.demo import DemoConfig, run_demo
-    from jointspace.train.main import parse_overrides
+    from jointspace.train.options import parse_overrides
 
     config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
                         train=parse_overrides(settings or []), progress=not as_json)
