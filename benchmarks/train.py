@@ -1,7 +1,7 @@
 """Training throughput: `jointspace.train` vs a plain PyTorch fp32 loop, same model, data and batch.
 
     .venv/bin/python benchmarks/train.py [--steps 60] [--batch 256] [--rounds 3] [--threads 2]
-                                         [--augment none|shift] [--world DIR] [--bf16]
+                                         [--augment none|shift] [--world DIR] [--cache DIR] [--bf16]
 
 Both sides train the demo recipe (CNN image tower from scratch, locked all-MiniLM-L6-v2 text
 tower with cached caption vectors, CLIP loss, AdamW) on the same pre-decoded world images:
@@ -25,26 +25,30 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: int,
+            augment: str = "none", precision: str = "fp32"):
+    from jointspace.train import TrainConfig
+
+    return TrainConfig(
+        data=str(world / "train" / "pairs.jsonl"), out=str(out), init="recipe:cnn-minilm",
+        lock="text", batch_size=batch, steps=steps, captions_per_image=1, augment=augment,
+        seed=seed, log_every=10**9, checkpoint_every=10**9, resume=False, cache_dir=str(cache),
+        val_fraction=0.0, progress=False, threads=int(os.environ["BENCH_THREADS"]),
+        precision=precision, recipe_overrides={"cnn_activation": "relu"})
+
+
 def _setup(world: Path, cache: Path, seed: int):
+    """The same model, images and cached caption vectors jointspace.train starts from."""
     import numpy as np
     import torch
 
-    from jointspace.train.data import load_pair_data
-    from jointspace.train.text_cache import caption_ids
-    from jointspace.train.trainable import build_trainable
+    from jointspace.train.distributed import Dist
+    from jointspace.train.loop import _setup as train_setup
 
-    t = build_trainable("recipe:cnn-minilm", lock="text", seed=seed,
-                        overrides={"cnn_activation": "relu"})
-    data = load_pair_data(str(world / "train" / "pairs.jsonl"), t.processor,
-                          captions_per_image=1, cache_dir=cache)
-    unique, ids = caption_ids(data.captions)
-    t.train_mode(False)
-    with torch.inference_mode():
-        text = torch.cat([t.text_frozen(t.tokenize(unique[i : i + 256]))
-                          for i in range(0, len(unique), 256)]).clone()
-    t.train_mode(True)
-    caption_of = torch.from_numpy(ids[data.start[:-1]])  # one caption per image
-    return t, torch.from_numpy(data.images), text, caption_of, np.random.default_rng(seed)
+    s = train_setup(_config(world, cache, cache / "unused", 1, 1, seed), Dist())
+    s.t.train_mode(True)
+    caption_of = torch.from_numpy(s.ids[s.data.start[:-1]])  # one caption per image
+    return s.t, torch.from_numpy(s.data.images), s.text, caption_of, np.random.default_rng(seed)
 
 
 def plain_rate(world: Path, cache: Path, steps: int, batch: int, seed: int) -> float:
@@ -71,14 +75,9 @@ def plain_rate(world: Path, cache: Path, steps: int, batch: int, seed: int) -> f
 
 def jointspace_run(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: int,
                    augment: str, precision: str = "fp32"):
-    from jointspace.train import TrainConfig, train
+    from jointspace.train import train
 
-    return train(TrainConfig(
-        data=str(world / "train" / "pairs.jsonl"), out=str(out), init="recipe:cnn-minilm",
-        lock="text", batch_size=batch, steps=steps, captions_per_image=1, augment=augment,
-        seed=seed, log_every=10**9, checkpoint_every=10**9, resume=False, cache_dir=str(cache),
-        progress=False, threads=int(os.environ["BENCH_THREADS"]), precision=precision,
-        recipe_overrides={"cnn_activation": "relu"}))
+    return train(_config(world, cache, out, steps, batch, seed, augment, precision))
 
 
 def tower_flops(world: Path, cache: Path, batch: int) -> float:
@@ -115,6 +114,7 @@ def main() -> None:
     ap.add_argument("--augment", default="none", choices=["none", "shift"])
     ap.add_argument("--bf16", action="store_true", help="also time jointspace with bf16 autocast")
     ap.add_argument("--world", type=Path, help="an existing world (default: draw 6000 images)")
+    ap.add_argument("--cache", type=Path, help="image/text cache dir to reuse (default: a temp dir)")
     args = ap.parse_args()
 
     import numpy as np
@@ -133,7 +133,7 @@ def main() -> None:
 
             world = tmp_path / "world"
             generate_world(WorldConfig(out=str(world), n=6000, seed=0, shard_size=0))
-        cache = tmp_path / "cache"
+        cache = args.cache or tmp_path / "cache"
         jointspace_run(world, cache, tmp_path / "warm", 2, args.batch, 0, args.augment)  # caches
         for r in range(args.rounds):
             for side in sides:

@@ -140,3 +140,10 @@ def test_bf16_text_cache_stays_close_to_float32(small_world, tiny_checkpoint, tm
     a, b = vectors(False), vectors(True)
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     assert a.shape == b.shape and not torch.equal(a, b) and cos.min() > 0.999
+
+
+def test_matryoshka_training_runs_and_logs(small_world, tiny_checkpoint, tmp_path):
+    plain = train(_config(small_world, tiny_checkpoint, tmp_path / "p", val=None, steps=4))
+    nested = train(_config(small_world, tiny_checkpoint, tmp_path / "m", val=None, steps=4,
+                           matryoshka=[2, 4]))
+    assert np.isfinite(nested.losses).all() and nested.losses != plain.losses
