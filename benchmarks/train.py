@@ -1,7 +1,8 @@
 """Training throughput: `jointspace.train` vs a plain PyTorch fp32 loop, same model, data and batch.
 
     .venv/bin/python benchmarks/train.py [--steps 60] [--batch 256] [--rounds 3] [--threads 2]
-                                         [--augment none|shift] [--world DIR] [--cache DIR] [--bf16]
+                                         [--augment none|shift] [--world DIR] [--images N]
+                                         [--cache DIR] [--bf16]
 
 Both sides train the demo recipe (CNN image tower from scratch, locked all-MiniLM-L6-v2 text
 tower with cached caption vectors, CLIP loss, AdamW) on the same pre-decoded world images:
@@ -33,7 +34,8 @@ def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: i
         data=str(world / "train" / "pairs.jsonl"), out=str(out), init="recipe:cnn-minilm",
         lock="text", batch_size=batch, steps=steps, captions_per_image=1, augment=augment,
         seed=seed, log_every=10**9, checkpoint_every=10**9, resume=False, cache_dir=str(cache),
-        val_fraction=0.0, progress=False, threads=int(os.environ["BENCH_THREADS"]),
+        max_images=int(os.environ.get("BENCH_IMAGES", "0")) or None, val_fraction=0.0,
+        progress=False, threads=int(os.environ["BENCH_THREADS"]),
         precision=precision, recipe_overrides={"cnn_activation": "relu"})
 
 
@@ -114,6 +116,7 @@ def main() -> None:
     ap.add_argument("--augment", default="none", choices=["none", "shift"])
     ap.add_argument("--bf16", action="store_true", help="also time jointspace with bf16 autocast")
     ap.add_argument("--world", type=Path, help="an existing world (default: draw 6000 images)")
+    ap.add_argument("--images", type=int, default=0, help="train on the first N images only")
     ap.add_argument("--cache", type=Path, help="image/text cache dir to reuse (default: a temp dir)")
     args = ap.parse_args()
 
@@ -122,6 +125,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
+    os.environ["BENCH_IMAGES"] = str(args.images)
     sides = ["plain", "fp32"] + (["bf16"] if args.bf16 else [])
     rates: dict[str, list[float]] = {s: [] for s in sides}
     losses: dict[str, list[float]] = {}

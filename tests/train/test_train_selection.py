@@ -74,15 +74,10 @@ def test_early_stopping_after_patience_validations(small_world, tiny_checkpoint,
     assert result.stopped_early and result.steps == 12 and result.best["step"] == 4
 
 
-def test_resume_keeps_the_best_so_far(small_world, tiny_checkpoint, tmp_path, monkeypatch):
+def test_resume_keeps_the_best_so_far(small_world, tiny_checkpoint, tmp_path, monkeypatch,
+                                      crash_after_saving):
     real_save = loop_module.save_state
-
-    def crash_after_step_8(path, step, *args, **kwargs):
-        real_save(path, step, *args, **kwargs)
-        if step == 8:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_module, "save_state", crash_after_step_8)
+    monkeypatch.setattr(loop_module, "save_state", crash_after_saving(real_save, 8))
     monkeypatch.setattr(loop_module, "validation_metrics", _scripted([0.9, 0.1]))
     with pytest.raises(KeyboardInterrupt):
         train(_config(small_world, tiny_checkpoint, tmp_path / "a"))
