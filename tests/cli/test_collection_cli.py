@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from jointspace.store.schema import SCHEMA_VERSION
+
 JS = str(Path(sys.executable).parent / "jointspace")
 
 
@@ -38,10 +40,15 @@ def test_index_search_info_remove_errors(tmp_path):
 
     info = json.loads(run("info", "-c", col, "--json").stdout)
     assert (info["count"], info["model"], info["dim"]) == (5, "hash:16", 16)
+    assert info["format"] == SCHEMA_VERSION  # one truthful version: the schema the file is at
     errs = json.loads(run("errors", "-c", col, "--json").stdout)["errors"]
     assert len(errs) == 1 and errs[0]["reason"]
     assert json.loads(run("remove", top["id"], "-c", col, "--json").stdout) == {"removed": 1}
     assert json.loads(run("info", "-c", col, "--json").stdout)["count"] == 4
+    huge = str(2**70)  # beyond SQLite's 64-bit ids: no such item, not an OverflowError
+    assert json.loads(run("remove", huge, "-c", col, "--json").stdout) == {"removed": 0}
+    p = run("search", "--like", huge, "-c", col, ok=False)
+    assert f"no item with id {huge}" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path):

@@ -8,8 +8,9 @@ import pytest
 
 from jointspace.errors import BadInputError
 from jointspace.evaluate.compare import compare_reports
-from jointspace.evaluate.html import find_chromium, render_html, screenshot, write_report
+from jointspace.evaluate.html import render_html, write_report
 from jointspace.evaluate.report import EvalReport, load_report
+from jointspace.evaluate.screenshot import find_chromium, screenshot
 from jointspace.models import load_embedder
 from jointspace.zeroshot.datasets import load_labeled_images
 from jointspace.zeroshot.evaluate import evaluate_zeroshot

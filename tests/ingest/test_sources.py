@@ -6,7 +6,14 @@ import pytest
 
 from jointspace.errors import BadInputError
 from jointspace.ingest.items import FileError, SourceItem
-from jointspace.ingest.sources import FolderSource, ManifestSource, open_source, read_manifest
+from jointspace.ingest.sources import (
+    FolderSource,
+    ManifestSource,
+    TextsSource,
+    open_source,
+    read_manifest,
+    row_captions,
+)
 
 
 def _scan(src):
@@ -71,3 +78,21 @@ def test_bad_jsonl_is_a_clear_error(tmp_path, content):
 def test_missing_source(tmp_path):
     with pytest.raises(BadInputError, match="does not exist"):
         open_source(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("ids, metadata, match", [
+    (["x"], None, "2 texts but 1 ids"), (["x", "y", "z"], None, "2 texts but 3 ids"),
+    (None, [{}], "2 texts but 1 metadata"), (["x", "x"], None, "unique"),
+])
+def test_texts_source_refuses_mismatched_lists(ids, metadata, match):
+    with pytest.raises(BadInputError, match=match):
+        TextsSource(["a", "b"], ids=ids, metadata=metadata)
+    items = list(TextsSource(["a", "b"], ids=["x", "y"], metadata=[{"n": 1}, {"n": 2}]).scan())
+    assert [(i.key, i.metadata) for i in items] == [("texts#x", {"n": 1}), ("texts#y", {"n": 2})]
+
+
+def test_row_captions_reads_every_shape():
+    assert row_captions({"captions": ["a", 2]}) == ["a", "2"]
+    assert row_captions({"caption": "one"}) == ["one"]
+    assert row_captions({"captions": "solo", "caption": "ignored"}) == ["solo"]
+    assert row_captions({"file": "x.png"}) == [] == row_captions({"captions": None})

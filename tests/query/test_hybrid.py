@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from jointspace.errors import BadInputError, CorruptCollectionError
-from jointspace.query.hybrid import (
-    TUNED,
-    BM25Params,
-    HybridSettings,
-    KeywordIndex,
-    hybrid_fuse,
-    keyword_text,
-)
+from jointspace.query.bm25 import BM25Params, KeywordIndex, keyword_text
+from jointspace.query.hybrid import TUNED, HybridSettings, hybrid_fuse
 
 DOCS = {
     10: "The cat sat on the mat.",

@@ -303,33 +303,6 @@ def run_child(argv: list[str], *, kill_after: float | None, timeout: float = 120
     return ChildRun(lines, killed, proc.returncode, "".join(err), elapsed)
 
 
-@contextmanager
-def live_server(app) -> Iterator[str]:
-    """Run an ASGI ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its URL."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-
-
 class StallingPreprocessor:
     """Picklable test preprocessor: images ``width`` px wide stall for ``seconds``, optionally
     with SIGALRM blocked (as if stuck in C code where no Python signal handler can run)."""

@@ -178,13 +178,12 @@ def test_searches_during_ingest_see_commits_and_removals(tmp_path, readers):
         searches = [_cli_search(col_dir)]
     else:
         pytest.importorskip("uvicorn")
-        from relsupport import live_server
-
-        from jointspace.serve.run import build
+        from jointspace.serve.run import build, serving_in_thread
         from jointspace.serve.settings import ServeSettings
 
-        app, state = build([str(col_dir)], ServeSettings(log_level="warning"))
-        server = live_server(app)
+        settings = ServeSettings(log_level="warning")
+        app, state = build([str(col_dir)], settings)
+        server = serving_in_thread(app, state, settings)
         base = server.__enter__()
         opened.append(_Closer(lambda: (server.__exit__(None, None, None), state.close())))
         searches = [_http_search(base, "col") for _ in range(3)]
@@ -369,15 +368,20 @@ def test_compaction_while_searching(tmp_path):
                 except Exception as exc:  # noqa: BLE001 - recorded, fails the test below
                     errors.append(repr(exc))
 
+    def searches_reach(n: int) -> None:  # waits on the reader's progress, bounded
+        deadline = time.monotonic() + 30
+        while done[0] < n and not errors:
+            assert thread.is_alive() and time.monotonic() < deadline, f"{done[0]} searches"
+            time.sleep(0.005)
+
     thread = threading.Thread(target=read)
     thread.start()
     try:
-        time.sleep(0.3)
+        searches_reach(5)  # the reader is running before compaction starts ...
         out = compact_collection(tmp_path / "col")
-        time.sleep(0.3)
+        searches_reach(done[0] + 5)  # ... and keeps finding full pages after it
     finally:
         stop.set()
         thread.join(30)
     assert not errors, errors[:3]
     assert out["tombstones_removed"] == 999 and out["bytes_after"] < out["bytes_before"]
-    assert done[0] > 10

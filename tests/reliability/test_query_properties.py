@@ -43,7 +43,7 @@ wheres = st.none() | HOSTILE | st.sampled_from([
 ])
 
 
-def _check_hits(col, hits, k, where, kind) -> None:
+def _check_hits(col, hits, text, k, offset, where, kind) -> None:
     assert len(hits) <= k
     ids = [h.id for h in hits]
     assert len(ids) == len(set(ids)), "an id twice"
@@ -54,7 +54,36 @@ def _check_hits(col, hits, k, where, kind) -> None:
     for h in hits:
         assert kind is None or h.kind == kind
         if flt is not None:
-            assert all(reference(h.metadata, c) or c.field in ("kind",) for c in flt.clauses)
+            assert all(_matches(h.kind, h.metadata, c) for c in flt.clauses)
+    # the exact page, against a brute-force scan of every stored vector (ties in any order)
+    every = _all_scores(col, text)
+    allowed, want = _brute_force(every, col, k, offset, flt, kind)
+    np.testing.assert_allclose(scores, want, atol=1e-5)
+    for h in hits:
+        assert h.id in allowed and abs(every[h.id] - h.score) <= 1e-5
+
+
+def _matches(kind: str, meta: dict, c) -> bool:
+    return (kind == c.value) == (c.op == "=") if c.field == "kind" else reference(meta, c)
+
+
+def _all_scores(col, text) -> np.ndarray:
+    """Cosine of every stored item with the query, indexed by item id (-inf for no item)."""
+    items = col.store.get(range(1, 1000))
+    ids = np.array([it.id for it in items])
+    out = np.full(ids.max() + 1, -np.inf, np.float32)
+    out[ids] = col.store.vectors(ids) @ col.embedder.embed_texts([text])[0]
+    return out
+
+
+def _brute_force(scores, col, k, offset, flt, kind) -> tuple[np.ndarray, np.ndarray]:
+    """The ids allowed by the filter, and the page of scores the search must return."""
+    allowed = [it.id for it in col.store.get(range(1, 1000))
+               if (kind is None or it.kind == kind)
+               and (flt is None or all(_matches(it.kind, it.metadata, c) for c in flt.clauses))]
+    allowed = np.array(allowed, dtype=np.int64)
+    ranked = np.sort(scores[allowed])[::-1] if len(allowed) else np.zeros(0, np.float32)
+    return allowed, ranked[offset : offset + k]
 
 
 @SETTINGS
@@ -66,7 +95,7 @@ def test_any_search_is_well_formed_or_a_clear_error(col, text, k, offset, where,
     except JointspaceError as exc:
         assert exc.message
         return
-    _check_hits(col, hits, k, where, kind)
+    _check_hits(col, hits, text, k, offset, where, kind)
 
 
 @SETTINGS

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import csv
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from schema_check import patch_httpx
 from serve_helpers import COLORS, SHAPES, shape_image
 
 from jointspace.query import Collection
 from jointspace.serve.auth import create_token
-from jointspace.serve.run import build
+from jointspace.serve.run import build, serving_in_thread
 from jointspace.serve.settings import ServeSettings
 
 MODEL = "hash:64"
@@ -62,39 +59,15 @@ def writable_collection(tmp_path, demo_collection) -> Path:
     return target
 
 
-@contextmanager
-def live_server(app, log_level: str = "warning") -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-
-
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., str]]:
     """``start_server(paths, **settings)`` -> base URL; everything is stopped after the test."""
     stack = []
 
     def start(paths, **options) -> str:
-        app, state = build([str(p) for p in paths], ServeSettings(**options))
-        cm = live_server(app, options.get("log_level", "warning"))
+        settings = ServeSettings(**{"log_level": "warning", **options})
+        app, state = build([str(p) for p in paths], settings)
+        cm = serving_in_thread(app, state, settings)
         url = cm.__enter__()
         stack.append((cm, state))
         return url
@@ -114,8 +87,9 @@ def read_demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def read_server(read_demo) -> Iterator[str]:
     """A token-less (read-only) server over ``read_demo``, shared by a module."""
-    app, state = build([str(read_demo)], ServeSettings())
-    with live_server(app) as url:
+    settings = ServeSettings(log_level="warning")
+    app, state = build([str(read_demo)], settings)
+    with serving_in_thread(app, state, settings) as url:
         yield url
     state.close()
 
@@ -126,3 +100,9 @@ def tokens(tmp_path) -> dict[str, str]:
     path = tmp_path / "tokens.txt"
     return {"file": str(path), "read": create_token(path, "read", "tests"),
             "admin": create_token(path, "admin", "tests")}
+
+
+@pytest.fixture(autouse=True)
+def responses_match_their_schemas(monkeypatch):
+    """Every API response a test receives is validated against the declared OpenAPI schema."""
+    patch_httpx(monkeypatch)

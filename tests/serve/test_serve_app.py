@@ -1,6 +1,8 @@
 """The app shell: the static page, security headers, CORS off by default, Host checks, errors."""
 
 import httpx
+import pytest
+from schema_check import check_response
 
 from jointspace.serve.app import STATIC_DIR
 
@@ -63,3 +65,28 @@ def test_any_host_with_tokens(start_server, demo_collection, tokens):
     url = start_server([demo_collection], tokens_file=tokens["file"])
     r = httpx.get(f"{url}/api/health", headers={"Host": "search.example.org"})
     assert r.status_code == 200
+
+
+def test_host_check_parses_ipv6_and_answers_json(read_server):
+    port = read_server.rsplit(":", 1)[1]
+    ok = httpx.get(f"{read_server}/api/collections", headers={"Host": f"[::1]:{port}"})
+    assert ok.status_code == 200  # Starlette's check cut "[::1]:8000" at the first colon
+    bad = httpx.get(f"{read_server}/api/collections", headers={"Host": "[::2]:80"})
+    assert bad.status_code == 400 and bad.json()["error"]["message"] == "invalid Host header"
+
+
+def test_the_schema_check_itself_fails_on_undeclared_responses(read_server):
+    request = httpx.Request("GET", f"{read_server}/api/health")
+    good = httpx.get(f"{read_server}/api/health")
+    check_response(good)
+    extra = httpx.Response(200, json={**good.json(), "debug": "x"}, request=request)
+    with pytest.raises(ValueError, match="debug"):  # pydantic: extra fields are forbidden
+        check_response(extra)
+    with pytest.raises(AssertionError, match="does not declare"):
+        check_response(httpx.Response(418, json={"error": {}}, request=request))
+    with pytest.raises(AssertionError):
+        check_response(httpx.Response(200, text="ok", request=request))
+    item = httpx.Request("GET", f"{read_server}/api/collections/demo/items/1")
+    with pytest.raises(ValueError):  # a hit without its score
+        check_response(httpx.Response(200, json={"id": 1, "kind": "text", "metadata": {}},
+                                      request=item))

@@ -141,3 +141,23 @@ def test_tokens_never_logged(start_server, writable_collection, tokens):
     assert "/api/collections/demo/search" in text  # requests were logged ...
     for tok in (tokens["read"], tokens["admin"], "jst_wrong"):
         assert tok not in text  # ... without their tokens
+
+
+def test_early_role_check_agrees_with_every_route():
+    """The middleware's role-by-path table matches the routes' own dependencies."""
+    from fastapi.routing import APIRoute
+
+    from jointspace.serve import api_items, api_search
+    from jointspace.serve.deps import require_admin
+    from jointspace.serve.middleware import needed_role
+
+    seen = []
+    for route in api_search.router.routes + api_items.router.routes:
+        assert isinstance(route, APIRoute)
+        admin = any(d.call is require_admin for d in route.dependant.dependencies)
+        path = route.path.replace("{name}", "demo").replace("{item_id}", "7")
+        assert path.startswith("/api/"), path
+        for method in route.methods:
+            assert needed_role(method, path) == ("admin" if admin else "read"), (method, path)
+            seen.append((method, admin))
+    assert len(seen) == 13 and sum(admin for _, admin in seen) == 4  # 9 reads, 4 writes

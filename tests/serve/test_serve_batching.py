@@ -1,4 +1,8 @@
-"""The model worker: concurrent text queries share model calls, results match direct embedding."""
+"""The model worker: concurrent text queries share model calls, results match direct embedding.
+
+The model is held on its first call until the other queries are queued behind it (seen through
+``worker.waiting``), so which calls are batched together is decided by events, not by timing.
+"""
 
 import threading
 import time
@@ -11,75 +15,81 @@ from jointspace.serve.batching import BatchedEmbedder, ModelWorker
 
 
 class Recording(HashEmbedder):
-    """hash:16 that records each call's batch size and can be slowed down or made to fail."""
+    """hash:16 recording each call's texts; its first call waits for ``release``."""
 
-    def __init__(self, delay=0.0):
+    def __init__(self):
         super().__init__(16)
-        self.delay = delay
         self.calls = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
 
     def embed_texts(self, texts):
-        self.calls.append(len(texts))
-        time.sleep(self.delay)
+        self.calls.append(list(texts))
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the model"
         if any(t == "boom" for t in texts):
             raise ValueError("boom")
         return super().embed_texts(texts)
 
 
-def _concurrently(fn, args):
-    out = [None] * len(args)
-    errors = [None] * len(args)
+def held_then_released(emb, worker, inner, first, rest):
+    """Embed ``first`` (which holds the model), queue ``rest`` behind it, then release."""
+    out, errors = {}, {}
 
-    def run(i):
+    def run(text):
         try:
-            out[i] = fn(args[i])
+            out[text] = emb.embed_texts([text])
         except Exception as exc:  # noqa: BLE001 - collected for the assertions
-            errors[i] = exc
+            errors[text] = exc
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(args))]
-    for t in threads:
+    threads = [threading.Thread(target=run, args=(first,))]
+    threads[0].start()
+    assert inner.entered.wait(30)
+    threads += [threading.Thread(target=run, args=(t,)) for t in rest]
+    for t in threads[1:]:
         t.start()
+    deadline = time.monotonic() + 30
+    while worker.waiting < len(rest):  # every other query is queued behind the held call
+        assert time.monotonic() < deadline, f"only {worker.waiting} of {len(rest)} queued"
+        time.sleep(0.005)
+    inner.release.set()
     for t in threads:
-        t.join()
+        t.join(30)
+    worker.close()
     return out, errors
 
 
 def test_waiting_queries_are_embedded_together():
-    inner = Recording(delay=0.05)
-    worker = ModelWorker(max_batch=64)
-    emb = BatchedEmbedder(inner, worker)
+    inner, worker = Recording(), ModelWorker(max_batch=64)
     texts = [f"query number {i}" for i in range(12)]
-    out, errors = _concurrently(lambda t: emb.embed_texts([t]), texts)
-    worker.close()
-    assert errors == [None] * 12
-    reference = HashEmbedder(16).embed_texts(texts)
-    np.testing.assert_allclose(np.concatenate(out), reference, atol=1e-6)
-    assert sum(inner.calls) == 12
-    assert len(inner.calls) < 12 and max(inner.calls) > 1  # batched while the model was busy
-    assert worker.stats.largest_batch == max(inner.calls)
+    out, errors = held_then_released(BatchedEmbedder(inner, worker), worker, inner, texts[0],
+                                     texts[1:])
+    assert errors == {}
+    np.testing.assert_allclose(np.concatenate([out[t] for t in texts]),
+                               HashEmbedder(16).embed_texts(texts), atol=1e-6)
+    assert [len(c) for c in inner.calls] == [1, 11]  # the 11 waiting queries: one model call
+    assert sorted(inner.calls[1]) == sorted(texts[1:])
+    assert (worker.stats.calls, worker.stats.items, worker.stats.largest_batch) == (2, 12, 11)
 
 
 def test_batch_size_is_capped():
-    inner = Recording(delay=0.02)
-    worker = ModelWorker(max_batch=3)
-    emb = BatchedEmbedder(inner, worker)
-    _concurrently(lambda t: emb.embed_texts([t]), [f"t{i}" for i in range(10)])
-    worker.close()
-    assert max(inner.calls) <= 3
+    inner, worker = Recording(), ModelWorker(max_batch=3)
+    held_then_released(BatchedEmbedder(inner, worker), worker, inner, "t0",
+                       [f"t{i}" for i in range(1, 10)])
+    assert [len(c) for c in inner.calls] == [1, 3, 3, 3]
 
 
 def test_one_bad_input_does_not_fail_its_batch():
-    inner = Recording(delay=0.05)
-    worker = ModelWorker()
-    emb = BatchedEmbedder(inner, worker)
-    out, errors = _concurrently(lambda t: emb.embed_texts([t]), ["ok one", "boom", "ok two"] * 3)
-    worker.close()
-    for text, vec, err in zip(["ok one", "boom", "ok two"] * 3, out, errors):
-        if text == "boom":
-            assert isinstance(err, ValueError)
-        else:
-            assert err is None
-            np.testing.assert_allclose(vec[0], HashEmbedder(16).embed_texts([text])[0], atol=1e-6)
+    inner, worker = Recording(), ModelWorker()
+    rest = ["ok one", "boom", "ok two", "ok three"]
+    out, errors = held_then_released(BatchedEmbedder(inner, worker), worker, inner, "ok zero",
+                                     rest)
+    assert list(errors) == ["boom"] and isinstance(errors["boom"], ValueError)
+    for text in ("ok zero", "ok one", "ok two", "ok three"):
+        np.testing.assert_allclose(out[text][0], HashEmbedder(16).embed_texts([text])[0],
+                                   atol=1e-6)
+    # the batch of four failed as a whole, then each was retried alone
+    assert [len(c) for c in inner.calls] == [1, 4, 1, 1, 1, 1]
 
 
 def test_images_and_plain_calls_run_on_the_worker():

@@ -37,6 +37,12 @@ def test_serve_refuses_public_bind_without_tokens(demo_collection):
     assert "refusing to serve on '0.0.0.0'" in out.stderr and "token create" in out.stderr
 
 
+def test_serve_refuses_wildcard_cors_without_tokens(demo_collection):
+    out = run("serve", str(demo_collection), "--cors-origin", "*", "--port", "1")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "without access tokens" in out.stderr and "hint" in out.stderr
+
+
 def test_serve_reports_missing_collections(tmp_path):
     out = run("serve", str(tmp_path / "nothing"))
     assert out.returncode == 1 and "no collection at" in out.stderr

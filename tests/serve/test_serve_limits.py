@@ -15,7 +15,8 @@ from jointspace.errors import ImageDecodeError, PayloadTooLargeError
 from jointspace.models import register_backend
 from jointspace.models.hashing import HashEmbedder
 from jointspace.query import Collection
-from jointspace.serve.limits import Gate, ServiceBusyError, decode_upload
+from jointspace.serve.admission import RETRY_AFTER_S, Gate, ServiceBusyError
+from jointspace.serve.uploads import decode_upload
 
 MB = 1024 * 1024
 
@@ -44,7 +45,7 @@ def test_gate_counts_and_refuses():
     gate.enter()
     with pytest.raises(ServiceBusyError) as err:
         gate.enter()
-    assert err.value.http_status == 503 and err.value.retry_after >= 1
+    assert err.value.http_status == 503 and err.value.retry_after == RETRY_AFTER_S == 1
     gate.leave()
     gate.enter()
     assert gate.in_flight == 2 and gate.rejected == 1
@@ -124,66 +125,84 @@ def test_one_image_per_search(read_server):
     assert r.status_code == 413 and "files" in r.json()["error"]["message"]
 
 
-class Slow(HashEmbedder):
+class Held(HashEmbedder):
+    """hash:16 whose text calls wait for ``release`` (so requests pile up deterministically)."""
+
     def __init__(self, dim):
         super().__init__(dim)
-        self.name = f"slowhash:{dim}"
+        self.name = f"heldhash:{dim}"
         self.calls = []
+        self.release = threading.Event()
 
     def embed_texts(self, texts):
         self.calls.append(len(texts))
-        time.sleep(0.3)
+        assert self.release.wait(30), "the test never released the model"
         return super().embed_texts(texts)
 
 
 @pytest.fixture
-def slow_collection(tmp_path):
-    models = {}
-
-    def factory(spec, **_):
-        return models.setdefault(spec, Slow(int(spec)))
-
-    register_backend("slowhash", factory, replace=True)
-    col = Collection.create(tmp_path / "demo", model="slowhash:16")
+def held_collection(tmp_path):
+    model = Held(16)
+    register_backend("heldhash", lambda spec, **_: model, replace=True)
+    model.release.set()  # indexing runs freely
+    col = Collection.create(tmp_path / "demo", model="heldhash:16")
     col.add_texts([f"text {i}" for i in range(20)])
     col.close()
-    return tmp_path / "demo", models
+    model.calls.clear()
+    model.release.clear()  # from here on, every search waits until the test releases it
+    return tmp_path / "demo", model
 
 
-def _fire(url, n, q="text"):
-    statuses, retry = [None] * n, [None] * n
+def _search_in_thread(url, q, results):
+    def one():
+        r = httpx.get(f"{url}/api/collections/demo/search", params={"q": q}, timeout=60)
+        results[q] = (r.status_code, r.headers.get("retry-after"))
 
-    def one(i):
-        r = httpx.get(f"{url}/api/collections/demo/search", params={"q": f"{q} {i}"}, timeout=30)
-        statuses[i], retry[i] = r.status_code, r.headers.get("retry-after")
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses, retry
+    thread = threading.Thread(target=one)
+    thread.start()
+    return thread
 
 
-def test_full_queue_answers_503_with_retry_after(start_server, slow_collection):
-    path, _ = slow_collection
-    url = start_server([path], queue_size=2, search_threads=1)
-    statuses, retry = _fire(url, 8)
-    assert set(statuses) <= {200, 503}
-    assert statuses.count(200) >= 2 and statuses.count(503) >= 1
-    assert all(r == "1" for s, r in zip(statuses, retry) if s == 503)
+def _wait_health(url, predicate, what):
+    deadline = time.monotonic() + 30
+    while not predicate(httpx.get(f"{url}/api/health").json()["queue"]):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_full_queue_answers_503_with_retry_after(start_server, held_collection):
+    path, model = held_collection
+    url = start_server([path], queue_size=2, search_threads=2)
+    results = {}
+    admitted = [_search_in_thread(url, f"held {i}", results) for i in range(2)]
+    _wait_health(url, lambda q: q["in_flight"] == 2, "two admitted searches")
+    for i in range(6):  # the queue is full: each is refused at once, not queued
+        r = httpx.get(f"{url}/api/collections/demo/search", params={"q": f"more {i}"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert r.json()["error"]["type"] == "ServiceBusyError"
+    model.release.set()
+    for thread in admitted:
+        thread.join(60)
+    assert results == {"held 0": (200, None), "held 1": (200, None)}
     health = httpx.get(f"{url}/api/health").json()["queue"]
-    assert health["rejected"] == statuses.count(503) and health["in_flight"] == 0
+    assert (health["rejected"], health["in_flight"], health["capacity"]) == (6, 0, 2)
 
 
-def test_concurrent_text_searches_share_model_calls(start_server, slow_collection):
-    path, models = slow_collection
+def test_concurrent_text_searches_share_model_calls(start_server, held_collection):
+    path, model = held_collection
     url = start_server([path], search_threads=6)
-    models["16"].calls.clear()
-    statuses, _ = _fire(url, 6, q="batched")
-    assert statuses == [200] * 6
-    calls = models["16"].calls
-    assert sum(calls) == 6 and len(calls) < 6 and max(calls) > 1
+    results = {}
+    threads = [_search_in_thread(url, "first", results)]
+    _wait_health(url, lambda q: q["in_flight"] == 1 and model.calls == [1], "the first call")
+    threads += [_search_in_thread(url, f"batched {i}", results) for i in range(5)]
+    _wait_health(url, lambda q: q["waiting"] == 5, "five searches queued behind it")
+    model.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert {s for s, _ in results.values()} == {200} and len(results) == 6
+    assert model.calls == [1, 5]  # the five waiting searches were embedded in one model call
+    health = httpx.get(f"{url}/api/health").json()["queue"]
+    assert (health["model_calls"], health["embedded"], health["largest_batch"]) == (2, 6, 5)
 
 
 def test_upload_png_helper_is_sane():

@@ -26,6 +26,12 @@ def test_v1_collection_is_migrated_in_place(tmp_path):
     assert store.truth.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.get([1])[0].metadata == {"a": 1}
     store.close()
+    # info() reports the format the file is now at, not the stale meta "format" row it was born with
+    from jointspace.models.hashing import HashEmbedder
+    from jointspace.query import Collection
+
+    with Collection(LocalStore.open(tmp_path / "c", readonly=True), HashEmbedder(4)) as col:
+        assert col.info()["format"] == SCHEMA_VERSION == 3
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -201,7 +201,8 @@ def _templates(values: list[str]) -> str | list[str]:
 
 
 def _finish(report, out: Path | None, png: bool, as_json: bool) -> None:
-    from jointspace.evaluate.html import screenshot, write_report
+    from jointspace.evaluate.html import write_report
+    from jointspace.evaluate.screenshot import screenshot
 
     out = out or Path("evaluation") / _slug(f"{report.task}-{report.dataset}-{report.model}")
     json_path, html_path = write_report(report, out)

@@ -41,6 +41,21 @@ def serve(
         min=1, help="Model requests admitted at once; more get 503 + Retry-After.")] = 64,
     threads: Annotated[int, typer.Option(
         min=1, help="Threads running admitted searches (more wait = bigger model batches).")] = 16,
+    max_connections: Annotated[int, typer.Option(
+        min=1, help="Open connections in all; over it the oldest idle one is closed "
+                    "(503 for the new one if none is idle).")] = 512,
+    max_connections_per_client: Annotated[int, typer.Option(
+        min=0, help="Open connections from one address, evicting its idle ones (0: no cap, "
+                    "e.g. behind a proxy).")] = 64,
+    header_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a client has to send a request's headers (408 after).")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a client has to send a request's body (408 after).")] = 60.0,
+    send_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a response may wait on a client that stopped reading it.")] = 30.0,
+    hide_paths: Annotated[bool, typer.Option(
+        "--hide-paths", help="Return file names only, never the server's absolute paths.")]
+    = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve collections over HTTP: the JSON API under /api and the search page at /."""
@@ -51,7 +66,9 @@ def serve(
         host=host, port=port, tokens_file=tokens_file, cors_origins=list(cors_origin or []),
         allowed_hosts=list(allowed_host or []), max_body_bytes=int(max_upload_mb * 1024 * 1024),
         max_image_pixels=int(max_image_megapixels * 1_000_000), max_files=max_files,
-        queue_size=queue_size, search_threads=threads, log_level=log_level,
+        queue_size=queue_size, search_threads=threads, max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout, send_timeout_s=send_timeout, hide_paths=hide_paths, log_level=log_level,
     )
     app, state = build(collections, settings)
     shown = f"[{host}]" if ":" in host else host

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jointspace.evaluate.inline import png_img
 from jointspace.worlds.evaluate import WorldReport
 from jointspace.worlds.vocab import colour_names, shape_names
 
@@ -27,14 +27,10 @@ td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f4f4
 """
 
 
-def _img(data: bytes, alt: str = "") -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
 def _file_img(path: str | None, alt: str = "") -> str:
     if not path or not Path(path).is_file():
         return ""
-    return _img(Path(path).read_bytes(), alt)
+    return png_img(Path(path).read_bytes(), alt)
 
 
 def _metrics_table(report: WorldReport) -> str:
@@ -95,12 +91,12 @@ def write_report(path: Path, report: WorldReport, queries: list, train: dict[str
         "<h2>Training curves</h2>", _file_img(train.get("plot"), "training curves"),
         ("<h2>Zero-shot confusion (shapes)</h2><p class='meta'>Rows: true shape, columns: "
          "predicted shape, over single-object images of held-out compositions.</p>"),
-        _img(confusion_heatmap(_shape_confusion(report.confusion["heldout"]).tolist(),
-                               shape_names()), "shape confusion, held-out"),
+        png_img(confusion_heatmap(_shape_confusion(report.confusion["heldout"]).tolist(),
+                                  shape_names()), "shape confusion, held-out"),
         "<h2>Zero-shot confusion (all 100 compositions, seen)</h2>",
-        _img(confusion_heatmap(report.confusion["seen"],
-                               [f"{c} {s}" for c in colour_names() for s in shape_names()]),
-             "composition confusion"),
+        png_img(confusion_heatmap(report.confusion["seen"],
+                                  [f"{c} {s}" for c in colour_names() for s in shape_names()]),
+                "composition confusion"),
     ]
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path

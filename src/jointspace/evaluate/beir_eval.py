@@ -20,7 +20,8 @@ from jointspace.evaluate.cache import cached_embed_texts
 from jointspace.evaluate.ranking import DEFAULT_K_VALUES, evaluate_run, per_query_metrics
 from jointspace.evaluate.report import EvalReport
 from jointspace.models.base import Embedder
-from jointspace.query.hybrid import BM25Params, HybridSettings, KeywordIndex, hybrid_fuse
+from jointspace.query.bm25 import BM25Params, KeywordIndex
+from jointspace.query.hybrid import HybridSettings, hybrid_fuse
 
 RunDict = dict[str, dict[str, float]]
 RETRIEVERS = ("dense", "bm25", "hybrid")

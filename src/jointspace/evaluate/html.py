@@ -1,25 +1,19 @@
 """A self-contained HTML page for an ``EvalReport``: tables, plots and thumbnails inlined as base64.
 
 ``render_html(report)`` builds the page; ``write_report(report, out_dir)`` writes
-``report.json`` + ``report.html``; ``screenshot(html, png)`` renders it with headless chromium.
+``report.json`` + ``report.html`` (:mod:`jointspace.evaluate.screenshot` renders it to PNG).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import shutil
-import subprocess
 from importlib import resources
 from pathlib import Path
 from string import Template
 
 from jointspace.evaluate import plots
+from jointspace.evaluate.inline import png_img, thumbnail
 from jointspace.evaluate.report import EvalReport
-
-THUMB_PX = 96
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def write_report(report: EvalReport, out_dir: str | Path) -> tuple[Path, Path]:
@@ -58,27 +52,6 @@ def _fmt(v: object) -> str:
     return f"{v:.4f}" if isinstance(v, float) else _e(v)
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,' \
-           f'{base64.b64encode(png).decode()}">'
-
-
-def thumbnail(path: str | Path, size: int = THUMB_PX) -> str:
-    """An <img> with a JPEG thumbnail of ``path`` inlined, or a note if it cannot be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=85)
-    except OSError:
-        return f"<em>unreadable: {_e(Path(path).name)}</em>"
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="{_e(Path(path).name)}" src="data:image/jpeg;base64,{data}">'
-
-
 def _metrics_table(r: EvalReport) -> str:
     """Plain metrics one per row; ``name@k`` families as a (name x k) grid."""
     plain = {k: v for k, v in r.metrics.items() if "@" not in k or k.startswith("tuned")}
@@ -111,10 +84,11 @@ def _zeroshot(r: EvalReport) -> list[str]:
     d = r.details
     classes, per_class = d["classes"], d["per_class"]
     out = ["<h2>Per-class recall</h2>",
-           _img(plots.per_class_bars(classes, [p["recall"] for p in per_class], "recall"),
-                "per-class recall"),
+           png_img(plots.per_class_bars(classes, [p["recall"] for p in per_class], "recall"),
+                   "per-class recall", "plot"),
            "<h2>Confusion matrix</h2>",
-           _img(plots.confusion_heatmap(d["confusion_matrix"], classes), "confusion matrix")]
+           png_img(plots.confusion_heatmap(d["confusion_matrix"], classes), "confusion matrix",
+                   "plot")]
     rows = "".join(
         f"<tr><td>{_e(p['class'])}</td><td class='num'>{p['support']}</td>"
         f"<td class='num'>{_fmt(p['recall'])}</td><td class='num'>{_fmt(p['precision'])}</td>"
@@ -134,8 +108,8 @@ def _retrieval(r: EvalReport) -> list[str]:
     d = r.details
     c = d["recall_curve"]
     out = ["<h2>Recall@K</h2>",
-           _img(plots.recall_curves(c["k"], {"image→text": c["i2t"], "text→image": c["t2i"]},
-                                    "recall@K"), "recall curves")]
+           png_img(plots.recall_curves(c["k"], {"image→text": c["i2t"], "text→image": c["t2i"]},
+                                       "recall@K"), "recall curves", "plot")]
     for kind, title in (("hits", "Text→image hits"), ("misses", "Text→image misses (worst)")):
         cards = "".join(
             f"<div class='card'>“{_e(x['caption'])}”<br>rank <b>{x['rank']}</b>"
@@ -150,14 +124,15 @@ def _beir(r: EvalReport) -> list[str]:
     d = r.details
     ks = [k for k in r.settings.get("k_values", []) if f"recall@{k}" in r.metrics]
     out = ["<h2>Recall@K and nDCG@K</h2>",
-           _img(plots.recall_curves(ks, {"recall": [r.metrics[f"recall@{k}"] for k in ks],
-                                         "nDCG": [r.metrics[f"ndcg@{k}"] for k in ks]},
-                                    "mean over queries", ylabel="metric@K"), "recall curve")]
+           png_img(plots.recall_curves(ks, {"recall": [r.metrics[f"recall@{k}"] for k in ks],
+                                            "nDCG": [r.metrics[f"ndcg@{k}"] for k in ks]},
+                                       "mean over queries", ylabel="metric@K"), "recall curve",
+                   "plot")]
     per_query = d.get("per_query", {})
     if per_query:
         out += ["<h2>nDCG@10 per query</h2>",
-                _img(plots.histogram([q["ndcg@10"] for q in per_query.values()], "nDCG@10"),
-                     "nDCG@10 histogram")]
+                png_img(plots.histogram([q["ndcg@10"] for q in per_query.values()], "nDCG@10"),
+                        "nDCG@10 histogram", "plot")]
     for kind, title in (("hits", "Best queries"), ("misses", "Worst queries")):
         rows = "".join(
             f"<tr><td>{_e(x['query'])}</td><td class='num'>{x['ndcg@10']:.3f}</td><td>"
@@ -177,24 +152,3 @@ def _errors(d: dict) -> list[str]:
     rows = "".join(f"<tr><td>{_e(e['path'])}</td><td>{_e(e['reason'])}</td></tr>"
                    for e in errs[:50])
     return [f"<h2>Unreadable files ({len(errs)})</h2><table>{rows}</table>"]
-
-
-def find_chromium() -> str | None:
-    """Path of a chromium binary, if one is installed."""
-    return next((p for p in map(shutil.which, CHROMIUM_CANDIDATES) if p), None)
-
-
-def screenshot(html_path: str | Path, png_path: str | Path, *, width: int = 1200,
-               height: int = 2000, timeout: float = 60.0) -> Path | None:
-    """Render ``html_path`` to ``png_path`` with headless chromium; None if none is installed."""
-    exe = find_chromium()
-    if exe is None:
-        return None
-    png = Path(png_path).absolute()
-    subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--hide-scrollbars", f"--screenshot={png}", f"--window-size={width},{height}",
-         Path(html_path).absolute().as_uri()],
-        check=True, capture_output=True, timeout=timeout,
-    )
-    return png if png.is_file() else None

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import BadInputError
-from jointspace.ingest.sources import PATH_COLUMNS, read_manifest
+from jointspace.ingest.sources import PATH_COLUMNS, read_manifest, row_captions
 
 
 @dataclass
@@ -92,8 +92,7 @@ def _jsonl_rows(path: Path, split: str | None) -> list[tuple[str, list[str]]]:
         if col is None:
             raise BadInputError(f"{path}:{i + 1} has no file column",
                                 hint=f"name it one of: {', '.join(PATH_COLUMNS)}")
-        caps = row.get("captions", row.get("caption", []))
-        rows.append((str(row[col]), [caps] if isinstance(caps, str) else [str(c) for c in caps]))
+        rows.append((str(row[col]), row_captions(row)))
     return rows
 
 

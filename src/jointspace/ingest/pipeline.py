@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,6 +30,7 @@ import numpy as np
 
 from jointspace.errors import JointspaceError
 from jointspace.ingest.items import IMAGE, SourceItem
+from jointspace.ingest.mainguard import GUARD_HINT, unguarded_main_script
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_TEXT_BYTES = 10 * 1024 * 1024
@@ -176,6 +178,11 @@ def prepare_batches(
     prefetch: int = 4,
 ) -> Iterator[list[Prepared]]:
     """Yield prepared batches in order; ``workers=0`` prepares inline in this process."""
+    if workers > 0 and (script := unguarded_main_script()):
+        warnings.warn(f"jointspace: decoding in this process because {script} has no "
+                      f"`if __name__ == \"__main__\":` guard; {GUARD_HINT}", RuntimeWarning,
+                      stacklevel=2)
+        workers = 0
     if workers <= 0:
         for batch in batches:
             yield _prepare_batch(batch, opts)

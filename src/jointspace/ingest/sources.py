@@ -26,7 +26,6 @@ MANIFEST_EXTENSIONS = frozenset({".csv", ".jsonl", ".parquet"})
 PATH_COLUMNS = ("path", "file", "filepath", "file_name", "filename", "image")
 TEXT_COLUMNS = ("text", "caption", "captions", "content", "body")
 ID_COLUMNS = ("id", "_id", "key")
-MAX_TEXT_FILE_BYTES = 10 * 1024 * 1024
 
 ScanResult = SourceItem | FileError
 
@@ -87,6 +86,17 @@ class TextsSource:
     metadata: Sequence[dict[str, Any]] | None = None
     id: str = "texts"
     prune: bool = False
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for name in ("ids", "metadata"):
+            given = getattr(self, name)
+            if given is not None and len(given) != n:
+                raise BadInputError(f"{n} texts but {len(given)} {name}",
+                                    hint=f"give exactly one {name} entry per text, in order")
+        if self.ids is not None and len({str(i) for i in self.ids}) != n:
+            raise BadInputError("ids must be unique within one call",
+                                hint="each id names one text; send each text once")
 
     def scan(self) -> Iterator[ScanResult]:
         for i, text in enumerate(self.texts):
@@ -244,6 +254,14 @@ def _parse_cell(value: str | None) -> Any:
 
 def _pick(row: dict[str, Any], names: Sequence[str]) -> str | None:
     return next((n for n in names if n in row), None)
+
+
+def row_captions(row: dict[str, Any]) -> list[str]:
+    """The captions of a pairs row: ``captions`` (a list, or one string) or else ``caption``."""
+    caps = row.get("captions", row.get("caption"))
+    if caps is None:
+        return []
+    return [str(c) for c in caps] if isinstance(caps, list | tuple) else [str(caps)]
 
 
 def _as_text(value: Any) -> str | None:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from jointspace.ingest.items import IMAGE, TEXT  # the two modalities, named once
+
 if TYPE_CHECKING:
     from PIL import Image
 
-IMAGE = "image"
-TEXT = "text"
 
 ImagePreprocessor = Callable[["Image.Image"], np.ndarray]
 

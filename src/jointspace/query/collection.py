@@ -232,7 +232,7 @@ class Collection:
         return {
             "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
             "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
-            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": meta.get("format"),
+            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": self.store.truth.schema_version(),
             "size_bytes": size, "jointspace_version": jointspace.__version__,
         }
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.pipeline import Prepared, PrepareOptions, prepare_batches
+from jointspace.iters import batched
 from jointspace.models.base import Embedder
 from jointspace.store.base import Fingerprint, NewItem, WriteBatch
 from jointspace.store.sqlite import canonical_json
@@ -90,7 +91,7 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
         workers = 0  # texts: nothing to decode
     elif len(to_embed) <= opts.batch_size:
         workers = min(workers, 1)  # a few files: one fenced worker still contains a hostile one
-    for prepared in prepare_batches(_batched(to_embed, opts.batch_size), prep, workers=workers):
+    for prepared in prepare_batches(batched(to_embed, opts.batch_size), prep, workers=workers):
         batch = _embed_batch(embedder, prepared, fingerprints, source.id, report)
         batch.touches += pending.touches
         batch.errors += pending.errors
@@ -225,11 +226,6 @@ def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -
     text_changed = it.kind == IMAGE and it.text != fp.text
     if meta != fp.metadata or text_changed:
         batch.touches.append((it.key, fp.size, fp.mtime_ns, it.metadata, it.text))
-
-
-def _batched(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _default_workers() -> int:

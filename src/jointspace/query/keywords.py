@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import JointspaceError
-from jointspace.query.hybrid import KeywordIndex, keyword_text
+from jointspace.query.bm25 import KeywordIndex, keyword_text
 from jointspace.store.sqlite import merged_metadata
 
 KEYWORD_DIR = "keywords"

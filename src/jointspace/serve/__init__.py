@@ -2,7 +2,9 @@
 
     settings.py   ServeSettings (limits, queue, hosts) and the bind-address check
     auth.py       hashed bearer tokens, read / admin roles, ``jointspace token create``
-    limits.py     body-size middleware, upload decoding with a pixel cap, the admission Gate
+    limits.py     the 413 error and the body-size middleware
+    uploads.py    uploaded images decoded with a pixel cap
+    admission.py  the admission Gate (503 + Retry-After when full)
     batching.py   the one model thread; waiting text / image queries embedded together
     state.py      ServeState: collections, shared models, thread pools, caches
     search.py     a search request as data, run against a Collection

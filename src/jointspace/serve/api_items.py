@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -13,33 +12,52 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import JSONResponse
 
 from jointspace.errors import BadInputError, NotFoundError
-from jointspace.ingest.items import IMAGE, SourceItem
+from jointspace.ingest.items import IMAGE
 from jointspace.serve import schemas
 from jointspace.serve.deps import (
     check_file_count,
+    check_item_ids,
     get_state,
     parse_item_id,
     require_admin,
     require_read,
     served_collection,
 )
-from jointspace.serve.limits import decode_upload, read_upload
+from jointspace.serve.search import hit_json
+from jointspace.serve.settings import ServeSettings
 from jointspace.serve.state import Served
-from jointspace.serve.thumbs import Rendered, file_stamp, render_original, render_thumbnail
+from jointspace.serve.thumbs import (
+    BROWSER_TYPES,
+    Rendered,
+    file_stamp,
+    indexed_root,
+    render_original,
+    render_thumbnail,
+    resolve_within,
+)
+from jointspace.serve.uploads import (
+    UPLOAD_DIR,
+    UploadSource,
+    decode_upload,
+    read_upload,
+    remove_files,
+    store_uploads,
+)
 
 router = APIRouter(prefix="/api/collections/{name}", responses={
-    s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 422, 503)})
+    s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Admin = Annotated[str, Depends(require_admin)]
 Col = Annotated[Served, Depends(served_collection)]
-UPLOAD_DIR = "uploads"
-_IMAGE_RESPONSE = {200: {"content": {"image/jpeg": {}, "image/png": {}}}}
+_IMAGE_RESPONSE = {200: {"content": {t: {} for t in sorted(set(BROWSER_TYPES.values()))}},
+                   304: {"description": "Not modified (If-None-Match matched the ETag)"}}
 
 
 @router.get("/items/{item_id}", response_model=schemas.HitOut, tags=["items"])
-def get_item(served: Col, _: Reader, item_id: str) -> JSONResponse:
+def get_item(request: Request, served: Col, _: Reader, item_id: str) -> JSONResponse:
     """One item in the hit shape (score 1.0)."""
-    return JSONResponse(served.collection.get(parse_item_id(item_id)).to_dict())
+    hit = served.collection.get(parse_item_id(item_id))
+    return JSONResponse(hit_json(hit, get_state(request).settings))
 
 
 @router.get("/items/{item_id}/thumbnail", response_class=Response, responses=_IMAGE_RESPONSE,
@@ -88,24 +106,26 @@ async def add_images(
     await check_file_count(request, state.settings.max_files)
     meta = _json_object(metadata)
     uploads = [(f.filename or "upload", f.file) for f in files]
-    return JSONResponse(await state.run_write(_add_uploads, served, uploads, meta,
-                                              state.settings.max_image_pixels))
+    return JSONResponse(_public(await state.run_write(_add_uploads, served, uploads, meta,
+                                                      state.settings.max_image_pixels),
+                                state.settings))
 
 
 @router.post("/texts", response_model=schemas.AddResponse, tags=["admin"])
 async def add_texts(request: Request, served: Col, _: Admin, body: schemas.TextsIn
                     ) -> JSONResponse:
-    """Add texts (re-sending an id updates that text)."""
+    """Add texts (re-sending an id updates that text; without ids a text is keyed by its
+    content, so re-sending it changes nothing and other calls' texts are never replaced)."""
     state = get_state(request)
     col = served.collection
+    ids = body.ids if body.ids is not None else [_content_id(t) for t in body.texts]
 
     def work() -> dict[str, Any]:
-        report = col.add_texts(body.texts, ids=body.ids, metadata=body.metadata, source="api")
-        keys = [f"api#{i}" for i in (body.ids or range(len(body.texts)))]
-        return _report(report, _ids_of(served, keys))
+        report = col.add_texts(body.texts, ids=ids, metadata=body.metadata, source="api")
+        return _report(report, _ids_of(served, [f"api#{i}" for i in ids]))
 
     _check_writable(served)
-    return JSONResponse(await state.run_write(work))
+    return JSONResponse(_public(await state.run_write(work), state.settings))
 
 
 @router.delete("/items/{item_id}", response_model=schemas.RemoveResponse, tags=["admin"])
@@ -125,6 +145,7 @@ async def remove_items(request: Request, served: Col, _: Admin, body: schemas.Re
     """Remove items by id and/or by metadata filter."""
     if not body.ids and not body.where:
         raise BadInputError("nothing to remove", hint="give ids and/or where")
+    check_item_ids(body.ids)
     _check_writable(served)
     col = served.collection
     removed = await get_state(request).run_write(
@@ -134,10 +155,15 @@ async def remove_items(request: Request, served: Col, _: Admin, body: schemas.Re
 
 # --- helpers ------------------------------------------------------------------------------
 def _image_path(served: Served, item_id: int) -> str:
-    hit = served.collection.get(item_id)
-    if hit.kind != IMAGE or not hit.path:
+    """The item's file, resolved now and refused if it no longer lies where it was indexed."""
+    found = served.collection.store.get([item_id])
+    if not found:
+        raise NotFoundError(f"no item with id {item_id}")
+    item = found[0]
+    if item.kind != IMAGE or not item.path:
         raise NotFoundError(f"item {item_id} is not an image", hint="text items have no file")
-    return hit.path
+    root = indexed_root(item.path, item.source, served.collection.path / UPLOAD_DIR)
+    return resolve_within(item.path, root)
 
 
 def _image_response(request: Request, rendered: Rendered) -> Response:
@@ -165,47 +191,38 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value
 
 
-@dataclass
-class _UploadSource:
-    """Already-stored uploads as an ingest source (never pruned)."""
-
-    items: list[SourceItem]
-    id: str = UPLOAD_DIR
-    prune: bool = False
-
-    def scan(self):
-        return iter(self.items)
-
-
 def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[str, Any],
                  max_pixels: int) -> dict[str, Any]:
-    """Validate every upload with the hardened decoder, store it by content hash, index it."""
+    """Validate every upload, store it by content hash, index it; a failure leaves no new file."""
     _check_writable(served)
     if not files:
         raise BadInputError("no files uploaded")
     uploads = [(name, read_upload(f)) for name, f in files]
     for filename, data in uploads:  # all or nothing: nothing is stored if one file is bad
         decode_upload(data, max_pixels=max_pixels, name=filename)
-    folder = served.collection.path / UPLOAD_DIR
-    folder.mkdir(exist_ok=True)
-    items = []
-    for filename, data in uploads:
-        target = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.{_extension(data)}"
-        if not target.exists():
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        items.append(SourceItem(key=str(target), kind=IMAGE, path=str(target),
-                                metadata={"filename": Path(filename).name[:255], **meta}))
-    report = served.collection.add(_UploadSource(items), workers=0, lock_timeout=5.0)
-    return _report(report, _ids_of(served, [it.key for it in items]))
+    written: list[Path] = []
+    try:
+        items = store_uploads(served.collection.path / UPLOAD_DIR, uploads, meta, written)
+        report = served.collection.add(UploadSource(items), workers=0, lock_timeout=5.0)
+        ids = _ids_of(served, [it.key for it in items])
+    except BaseException:
+        remove_files(written)
+        raise
+    indexed = set(served.collection.store.fingerprints([str(p) for p in written]))
+    remove_files([p for p in written if str(p) not in indexed])  # stored but failed to index
+    return _report(report, ids)
 
 
-def _extension(data: bytes) -> str:
-    from jointspace.ingest.decode import probe_image
+def _content_id(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    fmt = probe_image(data).format or "img"
-    return {"JPEG": "jpg", "TIFF": "tif"}.get(fmt, fmt.lower())
+
+def _public(report: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
+    """An add report as returned: with ``hide_paths`` its errors name files, not server paths."""
+    if settings.hide_paths:
+        report["errors"] = [{**e, "path": os.path.basename(e.get("path", ""))}
+                            for e in report["errors"]]
+    return report
 
 
 def _ids_of(served: Served, keys: list[str]) -> list[int]:

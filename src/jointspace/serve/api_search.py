@@ -12,12 +12,13 @@ import jointspace
 from jointspace.serve import schemas
 from jointspace.serve.classify import classify_image, parse_labels
 from jointspace.serve.deps import check_file_count, get_state, require_read, served_collection
-from jointspace.serve.limits import decode_upload, read_upload, too_large
-from jointspace.serve.search import SearchQuery, run_search
+from jointspace.serve.limits import too_large
+from jointspace.serve.search import SearchQuery, hit_json, run_search
 from jointspace.serve.state import Served, ServeState
+from jointspace.serve.uploads import decode_upload, read_upload
 
 router = APIRouter(prefix="/api", responses={
-    s: {"model": schemas.ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 503)})
+    s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Col = Annotated[Served, Depends(served_collection)]
 HYBRID_HELP = ("Fuse keyword (BM25 over text and metadata) with vector results: off, on (= "
@@ -31,9 +32,11 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse({
         "status": "ok", "version": jointspace.__version__, "collections": len(state.collections),
         "queue": {"in_flight": state.model_gate.in_flight, "capacity": state.model_gate.capacity,
-                  "rejected": state.model_gate.rejected, "model_calls": state.worker.stats.calls,
+                  "rejected": state.model_gate.rejected, "waiting": state.worker.waiting,
+                  "model_calls": state.worker.stats.calls,
                   "embedded": state.worker.stats.items,
                   "largest_batch": state.worker.stats.largest_batch},
+        "connections": state.connections.stats(),
     })
 
 
@@ -105,7 +108,7 @@ async def _search(state: ServeState, served: Served, query: SearchQuery) -> JSON
                                        state.settings.max_image_pixels)
     return JSONResponse({
         "collection": served.name, "query": query.echo(),
-        "results": [h.to_dict() for h in hits], "k": query.k, "offset": query.offset,
+        "results": [hit_json(h, state.settings) for h in hits], "k": query.k, "offset": query.offset,
         "next_offset": query.offset + query.k if more else None,
         "took_ms": round((time.perf_counter() - start) * 1000, 2),
     })

@@ -10,12 +10,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import jointspace
 from jointspace.errors import JointspaceError, NotFoundError
 from jointspace.serve import api_items, api_search
 from jointspace.serve.limits import BodyLimitMiddleware
+from jointspace.serve.middleware import (
+    HostCheckMiddleware,
+    SecurityHeadersMiddleware,
+    TokenGateMiddleware,
+)
+from jointspace.serve.search import scrub_paths
+from jointspace.serve.settings import check_cors
 from jointspace.serve.state import ServeState
 
 log = logging.getLogger("jointspace.serve")
@@ -24,13 +30,12 @@ STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
                 "style.css": "text/css", "favicon.svg": "image/svg+xml"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
             "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY")]
 
 
 def create_app(state: ServeState) -> FastAPI:
     """The ASGI app serving ``state``'s collections, API under /api and the page at /."""
     settings = state.settings
+    check_cors(settings.cors_origins, state.tokens is not None)
     app = FastAPI(title="jointspace", version=jointspace.__version__, docs_url=None,
                   redoc_url=None, description="Search image and text collections by text, "
                   "image, example item or a composition of them. Errors are "
@@ -39,14 +44,18 @@ def create_app(state: ServeState) -> FastAPI:
     app.include_router(api_search.router)
     app.include_router(api_items.router)
     _add_static(app)
-    _add_error_handlers(app)
-    # added innermost first: the body limit sees requests last, the security headers first
+    _add_error_handlers(app, settings.hide_paths)
+    # added innermost first: the body limit sees requests last, the security headers first;
+    # tokens are checked before any body is read, after CORS has answered preflights
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(TokenGateMiddleware, tokens=state.tokens)
     if settings.cors_origins:
+        # Bearer tokens travel in a header the page's script sets, never as cookies: no
+        # credentials mode, so no origin (even a listed one) is ever told "credentials: true".
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_methods=["GET", "POST", "DELETE"], allow_credentials=False,
                            allow_headers=["authorization", "content-type"])
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts())
+    app.add_middleware(HostCheckMiddleware, allowed=settings.hosts())
     app.add_middleware(SecurityHeadersMiddleware)
     return app
 
@@ -79,7 +88,10 @@ def error_response(status: int, kind: str, message: str, hint: str | None = None
                         status_code=status, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, hide_paths: bool) -> None:
+    def public(text: str | None) -> str | None:
+        return scrub_paths(text) if hide_paths and text else text
+
     @app.exception_handler(JointspaceError)
     async def jointspace_error(_: Request, exc: JointspaceError) -> JSONResponse:
         headers = {}
@@ -87,7 +99,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if exc.http_status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(exc.http_status, type(exc).__name__, exc.message, exc.hint, headers)
+        return error_response(exc.http_status, type(exc).__name__, public(exc.message),
+                              public(exc.hint), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -106,23 +119,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "InternalError", "internal server error",
                               "the server log has the details")
-
-
-class SecurityHeadersMiddleware:
-    """Adds nosniff / no-referrer / no-framing to every response."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

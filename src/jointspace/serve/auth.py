@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -22,6 +23,7 @@ READ = "read"
 ADMIN = "admin"
 ROLES = (READ, ADMIN)
 TOKEN_PREFIX = "jst_"
+log = logging.getLogger("jointspace.serve")
 
 
 class UnauthorizedError(JointspaceError):
@@ -34,6 +36,16 @@ class ForbiddenError(JointspaceError):
     """A valid token whose role does not allow this request (403)."""
 
     http_status = 403
+
+
+class TokensUnavailableError(JointspaceError):
+    """The tokens file went missing or bad while serving: every request is refused (500).
+
+    The message names no path or line (the server log has them); failing closed, since a token
+    revoked by the edit that broke the file must not stay valid.
+    """
+
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._entries: list[TokenEntry] = []
-        self._reload()
+        self._reload()  # at startup the admin sees the path and line of a bad file
         if not self._entries:
             raise BadInputError(f"{self.path} holds no tokens",
                                 hint="add one with `jointspace token create --role admin "
@@ -83,7 +95,14 @@ class TokenStore:
 
     @property
     def entries(self) -> list[TokenEntry]:
-        self._reload()
+        """The current entries, re-read if the file changed; TokensUnavailableError if it broke."""
+        try:
+            self._reload()
+        except BadInputError as exc:
+            log.error("tokens file unusable, refusing every request: %s", exc.message)
+            raise TokensUnavailableError(
+                "the service cannot check access tokens right now",
+                hint="ask the service's admin: the server log has the details") from None
         return list(self._entries)
 
     def has_role(self, role: str) -> bool:
@@ -107,7 +126,11 @@ class TokenStore:
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             if stamp != self._stamp:
-                self._entries = parse_tokens(self.path.read_text("utf-8"), str(self.path))
+                try:
+                    text = self.path.read_text("utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise BadInputError(f"cannot read tokens file {self.path}: {exc}") from exc
+                self._entries = parse_tokens(text, str(self.path))
                 self._stamp = stamp
 
 

@@ -4,7 +4,7 @@ Every model call goes through ``ModelWorker``: request threads submit work and b
 the worker thread takes the first waiting job, then drains whatever else is already queued and
 embeds all waiting texts (and all waiting images) of one model in a single call. Nothing waits
 on purpose, so a lone request pays no batching delay; under load the batches grow by themselves.
-Admission (how many may wait) is bounded outside, by ``limits.Gate``.
+Admission (how many may wait) is bounded outside, by ``admission.Gate``.
 
 ``BatchedEmbedder`` wraps a real embedder so a ``Collection`` uses the worker transparently.
 """
@@ -24,7 +24,6 @@ import numpy as np
 from jointspace.models.base import Embedder
 
 log = logging.getLogger("jointspace.serve")
-BATCHED = ("texts", "images")
 
 
 @dataclass
@@ -57,6 +56,11 @@ class ModelWorker:
         if not inputs:
             return np.zeros((0, embedder.dim), np.float32)
         return self._submit(_Job(kind, embedder, list(inputs)))
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the model thread (not counting the batch it is running)."""
+        return self._queue.qsize()
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the worker thread (unbatched model work)."""

@@ -9,13 +9,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import UploadFile
 
-from jointspace.errors import NotFoundError
+from jointspace.errors import BadInputError, NotFoundError
 from jointspace.serve.auth import ADMIN, READ, authorize
 from jointspace.serve.limits import too_large
 from jointspace.serve.state import Served, ServeState
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `jointspace token create`")
-_ITEM_ID = re.compile(r"[0-9]{1,18}")
+_ITEM_ID = re.compile(r"[0-9]+")
+MAX_ITEM_ID = 2**63 - 1  # SQLite ids are signed 64-bit
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]  # documents the scheme
 
 
@@ -42,11 +43,22 @@ def served_collection(name: str, request: Request) -> Served:
     return get_state(request).get(name)
 
 
+def check_item_ids(ids: list[int], what: str = "ids") -> list[int]:
+    """400 for ids no item can have (SQLite ids are signed 64-bit), instead of an overflow."""
+    if any(not 0 <= i <= MAX_ITEM_ID for i in ids):
+        raise BadInputError(f"{what} must be item ids, integers from 0 to {MAX_ITEM_ID}",
+                            hint="use the ids search returns")
+    return ids
+
+
 def parse_item_id(item_id: str) -> int:
-    """An item id is digits only; anything else (paths, ``..``, NUL, ...) is simply not found."""
+    """An item id is digits only; anything else (paths, ``..``, NUL, ...) is simply not found,
+    and digits beyond 64 bits are a bad request (400), never an overflow."""
     if not _ITEM_ID.fullmatch(item_id):
         raise NotFoundError("no such item", hint="item ids are the integers search returns")
-    return int(item_id)
+    if len(item_id.lstrip("0")) > len(str(MAX_ITEM_ID)):  # before int(): no 10,000-digit parse
+        return check_item_ids([MAX_ITEM_ID + 1], "item ids")[0]
+    return check_item_ids([int(item_id)], "item ids")[0]
 
 
 async def check_file_count(request: Request, allowed: int) -> None:

@@ -8,20 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+# Every error a route may answer, in the one shape: 409 a writer holds the collection, 500 an
+# internal error or an unreadable tokens file, 503 the queue is full.
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 500, 503)
 
 
-class ErrorBody(BaseModel):
+class Out(BaseModel):
+    """A response model: exactly these fields (the service tests validate every response)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Out):
     type: str = Field(description="The error class, e.g. NotFoundError")
     message: str
     hint: str | None = Field(None, description="What to do next")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Out):
     error: ErrorBody
 
 
-class HitOut(BaseModel):
+class HitOut(Out):
     id: int = Field(description="Opaque item id: use it for thumbnails, originals, 'like'")
     kind: str = Field(description="'image' or 'text'")
     path: str | None = Field(None, description="Image file (absent for text items)")
@@ -31,7 +41,7 @@ class HitOut(BaseModel):
     metadata: dict[str, Any]
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(Out):
     collection: str
     query: dict[str, Any] = Field(description="The query as understood (no image bytes)")
     results: list[HitOut]
@@ -41,7 +51,7 @@ class SearchResponse(BaseModel):
     took_ms: float
 
 
-class CollectionOut(BaseModel):
+class CollectionOut(Out):
     name: str
     count: int
     model: str
@@ -52,30 +62,34 @@ class CollectionOut(BaseModel):
     writable: bool
 
 
-class CollectionsResponse(BaseModel):
+class CollectionsResponse(Out):
     collections: list[CollectionOut]
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(Out):
     status: str
     version: str
     collections: int
     queue: dict[str, int]
+    connections: dict[str, int] = Field(
+        description="open, idle (no request in progress), refused (503 at accept: nothing idle "
+                    "to evict), evicted (idle ones closed to make room), timed_out (head, body "
+                    "or send deadline), max, per_client")
 
 
-class LabelScore(BaseModel):
+class LabelScore(Out):
     label: str
     score: float = Field(description="Cosine similarity of the image to the label's prompts")
     probability: float = Field(description="Softmax over the labels at temperature 100")
 
 
-class ClassifyResponse(BaseModel):
+class ClassifyResponse(Out):
     model: str
     label: str
     labels: list[LabelScore]
 
 
-class AddResponse(BaseModel):
+class AddResponse(Out):
     added: int
     updated: int
     unchanged: int
@@ -86,14 +100,15 @@ class AddResponse(BaseModel):
 
 class TextsIn(BaseModel):
     texts: list[str] = Field(min_length=1, max_length=1000)
-    ids: list[str] | None = Field(None, description="Stable keys; re-sending a key updates it")
+    ids: list[str] | None = Field(None, description="Stable keys, one per text; re-sending a "
+                                  "key updates it. Default: each text's content hash")
     metadata: list[dict[str, Any]] | None = None
 
 
 class RemoveIn(BaseModel):
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    ids: list[StrictInt] = Field(default_factory=list, max_length=10_000)  # true is not item 1
     where: list[str] | None = Field(None, description="Metadata filters, e.g. 'year<2000'")
 
 
-class RemoveResponse(BaseModel):
+class RemoveResponse(Out):
     removed: int

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from jointspace.errors import BadInputError
 from jointspace.query import Collection, Hit
-from jointspace.serve.limits import decode_upload, read_upload
+from jointspace.serve.deps import check_item_ids
 from jointspace.serve.settings import ServeSettings
+from jointspace.serve.uploads import decode_upload, read_upload
 
 MAX_WEIGHT = 100.0
 HYBRID_MODES = {"": "off", "off": "off", "false": "off", "0": "off", "no": "off",
@@ -47,6 +49,8 @@ class SearchQuery:
         if self.q is None and self.image is None and self.like is None:
             raise BadInputError("nothing to search for",
                                 hint="give q (text), an image upload, or like (an item id)")
+        if self.like is not None:
+            check_item_ids([self.like], "like")
         if not 1 <= self.k <= settings.max_k or not 0 <= self.offset <= 10_000:
             raise BadInputError(f"k must be 1..{settings.max_k} and offset 0..10000")
         if len(self.negatives) > settings.max_negatives:
@@ -74,19 +78,25 @@ def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[li
     if query.like is not None and image is None and query.q is not None:
         # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.
         text_weight = query.text_weight / max(query.image_weight, 1e-6)
-    extra: dict[str, Any] = {}
-    if query.hybrid != "off":
-        if not _supports("hybrid"):
-            raise BadInputError("hybrid (keyword + vector) search is not available",
-                                hint="search without hybrid")
-        extra["hybrid"] = query.hybrid
     hits = col.search(query.q, image=image, item_id=query.like, k=query.k + 1,
                       offset=query.offset, where=query.where or None, kind=query.kind,
                       negative=query.negatives or None, text_weight=text_weight,
                       image_weight=query.image_weight, negative_weight=query.negative_weight,
-                      **extra)
+                      hybrid=False if query.hybrid == "off" else query.hybrid)
     return hits[: query.k], len(hits) > query.k
 
 
-def _supports(option: str) -> bool:
-    return option in inspect.signature(Collection.search).parameters
+def hit_json(hit: Hit, settings: ServeSettings) -> dict[str, Any]:
+    """A hit as the API returns it; with ``hide_paths`` its ``path`` is the file's name only."""
+    out = hit.to_dict()
+    if settings.hide_paths and "path" in out:
+        out["path"] = os.path.basename(out["path"])
+    return out
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"(),;:/]+/)+[^\s'\"(),;:/]*")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (error messages under hide_paths)."""
+    return _ABSOLUTE_PATH.sub(lambda m: os.path.basename(m.group(0).rstrip("/")) or "…", text)

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.query import Collection
+from jointspace.serve.admission import Gate
 from jointspace.serve.auth import ADMIN, TokenStore
 from jointspace.serve.batching import BatchedEmbedder, ModelWorker
 from jointspace.serve.classify import ClassifierCache
-from jointspace.serve.limits import Gate
+from jointspace.serve.connections import ConnectionGuard
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.thumbs import ThumbnailCache
 
@@ -53,6 +54,10 @@ class ServeState:
         self.model_pool = ThreadPoolExecutor(settings.search_threads, "jointspace-search")
         self.io_pool = ThreadPoolExecutor(4, "jointspace-io")
         self.write_pool = ThreadPoolExecutor(1, "jointspace-write")  # one writer at a time
+        self.connections = ConnectionGuard(settings.max_connections,
+                                           settings.max_connections_per_client,
+                                           settings.header_timeout_s, settings.body_timeout_s,
+                                           settings.send_timeout_s)
         self.thumbnails = ThumbnailCache(settings.thumbnail_cache_bytes)
         self.classifiers = ClassifierCache()
         self.collections: dict[str, Served] = {}

@@ -1,22 +1,29 @@
 """Thumbnails (Pillow, cached in memory) and originals, always looked up by item id.
 
 Clients never name a file: the service resolves ``(collection, item id)`` to the path stored in
-the collection at index time, and serves it only if it is still a readable image.
+the collection at index time, and serves it only if it still resolves (symlinks followed now, not
+at index time) inside the folder it was indexed from, and is still a readable image.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
+import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
-from jointspace.errors import NotFoundError
+from jointspace.errors import ImageDecodeError, NotFoundError
 
+log = logging.getLogger("jointspace.serve")
 # Pillow format -> media type browsers display; anything else is served as a PNG rendition.
 BROWSER_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                  "WEBP": "image/webp", "BMP": "image/bmp"}
@@ -66,6 +73,44 @@ class ThumbnailCache:
                 self._bytes -= len(dropped.data)
 
 
+def indexed_root(path: str, source: str, uploads: Path) -> str:
+    """The folder an item's file was indexed under, which it must still resolve into.
+
+    Folder sources are keyed by their resolved root and manifests by their resolved file, so
+    their roots are as they were at index time. Uploads live in the collection's folder. Other
+    files (file lists, absolute manifest paths) had no root: their own folder stands in, which
+    still stops a file replaced by a symlink from leading elsewhere.
+    """
+    if source == uploads.name and _within(path, str(uploads)):
+        return os.path.realpath(uploads)
+    if os.path.isabs(source):
+        base = os.path.dirname(source) if os.path.isfile(source) else source
+        if _within(os.path.normpath(path), base):
+            return base
+    return os.path.realpath(os.path.dirname(path))
+
+
+def resolve_within(path: str, root: str) -> str:
+    """``path`` with every symlink resolved now; NotFoundError if that leaves ``root``."""
+    real = os.path.realpath(path)
+    if not _within(real, root):
+        raise NotFoundError("the item's file now resolves outside the folder it was indexed from",
+                            hint="re-index the collection; the file was replaced or moved")
+    try:
+        regular = stat.S_ISREG(os.stat(real).st_mode)
+    except OSError:
+        regular = False
+    if not regular:  # gone, or a FIFO / device that would block a thread reading it
+        raise NotFoundError("the item's file is no longer available",
+                            hint="re-index the collection to drop missing files")
+    return real
+
+
+def _within(path: str, root: str) -> bool:
+    root = root.rstrip(os.sep) or os.sep
+    return path == root or path.startswith(root if root == os.sep else root + os.sep)
+
+
 def file_stamp(path: str) -> tuple[int, int]:
     """(mtime_ns, size) of an item's file; NotFoundError when it is gone."""
     try:
@@ -76,8 +121,24 @@ def file_stamp(path: str) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
+@contextmanager
+def _unusable_as_not_found(path: str) -> Iterator[None]:
+    """A stored file that no longer decodes is the server's problem: 404, its path only logged."""
+    try:
+        yield
+    except (ImageDecodeError, OSError) as exc:
+        log.warning("cannot serve %s: %s", path, getattr(exc, "reason", None) or exc)
+        raise NotFoundError("the item's file can no longer be read as an image",
+                            hint="re-index the collection to drop or refresh it") from None
+
+
 def render_thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
     """Decode ``path`` with the hardened decoder and encode a JPEG fitting ``size`` x ``size``."""
+    with _unusable_as_not_found(path):
+        return _thumbnail(path, size, max_pixels)
+
+
+def _thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
     from jointspace.ingest.decode import load_image
 
     image = load_image(path, max_pixels=max_pixels, draft_size=size)
@@ -90,6 +151,11 @@ def render_thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
 
 def render_original(path: str, max_pixels: int) -> Rendered:
     """The original bytes if browsers display its format, else a PNG rendition."""
+    with _unusable_as_not_found(path):
+        return _original(path, max_pixels)
+
+
+def _original(path: str, max_pixels: int) -> Rendered:
     from jointspace.ingest.decode import load_image, probe_image
 
     info = probe_image(path)

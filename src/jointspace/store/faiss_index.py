@@ -20,6 +20,7 @@ FLAT = "flat"
 HNSW = "hnsw"
 INDEX_KINDS = (FLAT, HNSW)
 INDEX_META = "index.json"
+_BLOCK_FLOATS = 1 << 24  # scores computed per block in flat search: 64 MiB of float32
 
 
 class VectorIndex:
@@ -40,6 +41,8 @@ class VectorIndex:
         self.index = faiss.IndexIDMap2(base)
         self.seq = 0
         self.stale = False  # HNSW cannot delete in place: rebuild before next search
+        self._id_cache: np.ndarray | None = None  # storage row -> item id
+        self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
     @property
     def ntotal(self) -> int:
@@ -49,6 +52,7 @@ class VectorIndex:
         """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
         import faiss
 
+        self._id_cache = self._order_cache = None
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
             if self.kind == HNSW:
@@ -62,21 +66,56 @@ class VectorIndex:
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly."""
-        import faiss
-
         queries = np.ascontiguousarray(queries, np.float32)
-        if allowed is None:
-            k = min(k, self.ntotal)
-            return self.index.search(queries, k) if k else _empty(len(queries))
-        k = min(k, len(allowed))
+        k = min(k, self.ntotal if allowed is None else len(allowed))
         if k == 0:
             return _empty(len(queries))
         if self.kind == FLAT:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            return self.index.search(queries, k, params=params)
+            return self._flat_search(queries, k, allowed)
+        if allowed is None:
+            return self.index.search(queries, k)
         # HNSW with a selector is approximate: score the allowed vectors exactly instead.
         vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed])
         return _topk(queries @ vecs.T, allowed, k)
+
+    def _flat_search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # One query against a flat index is a matrix-vector product: bound by memory bandwidth.
+        # BLAS over faiss's own storage (a view, no copy) reaches that bound; IndexFlatIP's
+        # single-query scan ran ~3x slower (benchmarks/scale.py).
+        import faiss
+
+        base = faiss.downcast_index(self.index.index)
+        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.dim)
+        vectors = vectors.reshape(self.ntotal, self.dim)
+        ids = self._ids()
+        if allowed is not None:
+            rows = self._rows_of(np.asarray(allowed, np.int64))
+            return _topk(queries @ vectors[rows].T, ids[rows], k)
+        best_s = np.full((len(queries), 0), -np.inf, np.float32)
+        best_i = np.zeros((len(queries), 0), np.int64)
+        step = max(1, _BLOCK_FLOATS // max(1, len(queries)))  # bound the score matrix
+        for start in range(0, self.ntotal, step):
+            scores = queries @ vectors[start:start + step].T
+            block_s, block_i = _topk(scores, ids[start:start + step], min(k, scores.shape[1]))
+            best_s, best_i = _topk_merge(best_s, best_i, block_s, block_i, k)
+        return best_s, best_i
+
+    def _ids(self) -> np.ndarray:
+        if self._id_cache is None:
+            self._id_cache = _id_map(self.index)
+        return self._id_cache
+
+    def _rows_of(self, allowed: np.ndarray) -> np.ndarray:
+        """Storage rows of ``allowed`` ids (all present: the filter reads the same snapshot)."""
+        if self._order_cache is None:
+            self._order_cache = np.argsort(self._ids(), kind="stable")
+        ids, order = self._ids(), self._order_cache
+        pos = np.searchsorted(ids, allowed, sorter=order)
+        pos = np.clip(pos, 0, max(len(order) - 1, 0))
+        rows = order[pos]
+        return rows[ids[rows] == allowed]
 
     def save(self, directory: Path) -> None:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
@@ -115,6 +154,7 @@ class VectorIndex:
         out = cls.__new__(cls)
         out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
         out.seq, out.stale = int(meta["seq"]), False
+        out._id_cache = out._order_cache = None
         return out
 
 
@@ -130,10 +170,19 @@ def _id_map(index) -> np.ndarray:
 
 
 def _topk(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` of each row of ``scores``, sorted; ``ids`` is per column (1-D) or per cell."""
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     top = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-top, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), ids[np.take_along_axis(part, order, axis=1)]
+    cols = np.take_along_axis(part, order, axis=1)
+    picked = ids[cols] if ids.ndim == 1 else np.take_along_axis(ids, cols, axis=1)
+    return np.take_along_axis(top, order, axis=1), picked
+
+
+def _topk_merge(a_s, a_i, b_s, b_i, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two per-query top lists into the best ``k``."""
+    scores, ids = np.concatenate([a_s, b_s], axis=1), np.concatenate([a_i, b_i], axis=1)
+    return _topk(scores, ids, min(k, scores.shape[1]))
 
 
 def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:

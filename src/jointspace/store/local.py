@@ -32,7 +32,6 @@ from jointspace.store.sqlite import SqliteTruth
 
 DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
-FORMAT_VERSION = "1"
 PURGED_KEY = "tombstones_purged"  # meta: tombstones up to this seq were compacted away
 
 
@@ -67,7 +66,7 @@ class LocalStore:
         meta = truth.get_meta()
         if "model" not in meta:
             initial = {"model": model, "dim": str(dim), "index": index, "seq": "0",
-                       "format": FORMAT_VERSION, "created_at": str(time.time())}
+                       "created_at": str(time.time())}
             # OR IGNORE: of processes creating it at once, the first wins; the others then see
             # its model (and refuse if theirs differs) instead of overwriting it
             with truth.transaction(write=True) as c:

@@ -25,6 +25,7 @@ from jointspace.errors import (
     CorruptCollectionError,
     JointspaceError,
 )
+from jointspace.iters import batched
 from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
@@ -93,6 +94,11 @@ class SqliteTruth:
         with self.locked():
             return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
+    def schema_version(self) -> int:
+        """The collection format: the schema version the file is at (SQLite's user_version)."""
+        with self.locked():
+            return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
     def set_meta(self, values: dict[str, str]) -> None:
         with self.transaction(write=True) as c:
             c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
@@ -127,7 +133,7 @@ class SqliteTruth:
                     (size, mtime_ns, now,
                      canonical_json(metadata) if metadata is not None else None, text, key),
                 )
-            for chunk in _chunks(batch.deletes):
+            for chunk in batched(batch.deletes, _CHUNK):
                 marks = ",".join("?" * len(chunk))
                 c.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
                 c.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?)",
@@ -138,7 +144,7 @@ class SqliteTruth:
             )
             c.executemany("UPDATE items SET annotations = json_patch(annotations, ?) WHERE id = ?",
                           [(canonical_json(patch), int(i)) for i, patch in batch.annotations])
-            for chunk in _chunks(batch.clear_errors):
+            for chunk in batched(batch.clear_errors, _CHUNK):
                 c.execute(f"DELETE FROM errors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
         return seq
@@ -151,7 +157,7 @@ class SqliteTruth:
     def fingerprints(self, keys: Sequence[str]) -> dict[str, Fingerprint]:
         out: dict[str, Fingerprint] = {}
         with self.locked():
-            for chunk in _chunks(list(keys)):
+            for chunk in batched(list(keys), _CHUNK):
                 rows = self.conn.execute(
                     "SELECT key, id, size, mtime_ns, sha256, metadata, text FROM items "
                     f"WHERE key IN ({','.join('?' * len(chunk))})",
@@ -193,7 +199,7 @@ class SqliteTruth:
         c = conn or self.conn
         found: dict[int, StoredItem] = {}
         with self.locked():
-            for chunk in _chunks([int(i) for i in ids]):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = c.execute(
                     "SELECT id, key, source, kind, path, text, metadata, annotations FROM items "
                     f"WHERE id IN ({','.join('?' * len(chunk))})",
@@ -206,7 +212,7 @@ class SqliteTruth:
     def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
         by_id: dict[int, np.ndarray] = {}
         with self.locked():
-            for chunk in _chunks([int(i) for i in ids]):
+            for chunk in batched(_storable_ids(ids), _CHUNK):
                 rows = self.conn.execute(
                     f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
@@ -361,9 +367,10 @@ def merged_metadata(metadata: str, annotations: str) -> dict:
     return out
 
 
-def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
+def _storable_ids(ids) -> list[int]:
+    """``ids`` that an item can have: SQLite integers are signed 64-bit, and a larger one
+    (``jointspace remove 99999999999999999999``) is simply no item, not an OverflowError."""
+    return [i for i in map(int, ids) if -(2**63) <= i < 2**63]
 
 
 def _unpack(rows) -> tuple[np.ndarray, np.ndarray]:

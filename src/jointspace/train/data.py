@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError
+from jointspace.ingest.sources import row_captions
 
 _IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp")
 
@@ -153,9 +154,7 @@ def _shard_listing(spec: str) -> _Listing:
                     images[key] = data
                     order.append(key)
                 elif ext == "json":
-                    row = json.loads(data)
-                    caps = row.get("captions", row.get("caption", []))
-                    captions[key] = [caps] if isinstance(caps, str) else [str(c) for c in caps]
+                    captions[key] = row_captions(json.loads(data))
                 elif ext == "txt" and key not in captions:
                     captions.setdefault(key, [data.decode("utf-8").strip()])
         h.update(Path(path).name.encode() + str(os.path.getsize(path)).encode())

@@ -69,8 +69,9 @@ def plot_log(log_path: Path, png_path: Path) -> Path | None:
 
 def write_report(log_path: Path, html_path: Path, png_path: Path | None) -> Path:
     """A self-contained HTML training report: the curves and a table of validations."""
-    import base64
     import html
+
+    from jointspace.evaluate.inline import png_img
 
     records = read_log(log_path)
     start = next((r for r in records if r["type"] == "start"), {})
@@ -82,8 +83,7 @@ def write_report(log_path: Path, html_path: Path, png_path: Path | None) -> Path
         + "".join(f"<td>{r.get(c, '')}</td>" for c in cols) + "</tr>" for r in val)
     img = ""
     if png_path is not None and Path(png_path).is_file():
-        data = base64.b64encode(Path(png_path).read_bytes()).decode()
-        img = f'<img alt="training curves" src="data:image/png;base64,{data}">'
+        img = png_img(Path(png_path).read_bytes(), "training curves")
     config = html.escape(json.dumps(start.get("config", {}), indent=1))
     summary = html.escape(json.dumps({k: v for k, v in end.items() if k != "type"}))
     html_path.write_text(

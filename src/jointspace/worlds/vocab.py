@@ -40,7 +40,6 @@ SIZES: dict[str, tuple[float, tuple[str, ...]]] = {
     "large": (0.24, ("large", "big", "huge")),
 }
 
-TEXTURES = ("solid", "striped")
 BACKGROUNDS = ("plain", "gradient", "noisy")
 
 # Short words that may be painted into a scene (scene text).
