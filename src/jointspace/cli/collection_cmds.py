@@ -43,9 +43,16 @@ def index(
     max_image_megapixels: float = typer.Option(
         None, min=0.01, help="Reject images above this many megapixels (default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
+    engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
+                                             "or ray (Ray Data; needs jointspace[ray])."),
+    ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
+                                               "(default: start a local Ray on 127.0.0.1)."),
+    actors: int = typer.Option(1, min=1, help="Ray engine: embedding actors (one model each; "
+                                              "one GPU each when the cluster has GPUs)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sync SOURCE into the collection: embed new and changed files, drop removed ones."""
+    from jointspace.engines import load_engine
     from jointspace.ingest.sources import open_source
     from jointspace.query import Collection
 
@@ -57,6 +64,8 @@ def index(
                                           ("text_column", text_column),
                                           ("id_column", id_column)) if v})
     src = open_source(source, **options)
+    runner = load_engine(engine, **({"address": ray_address, "actors": actors}
+                                    if engine == "ray" else {}))
     if (collection / "collection.sqlite").exists():
         col = Collection.open(collection, model=model)
     else:
@@ -65,7 +74,8 @@ def index(
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels,
-                         prune=False if no_prune else None, progress=on_progress)
+                         prune=False if no_prune else None, progress=on_progress,
+                         engine=runner)
     emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import typer
@@ -80,20 +75,35 @@ def _train_command():
         inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=int,
                           default=typer.Option(1, min=1, help="Processes (>1 launches torchrun "
                                                                 "on gloo, CPU).")),
+        inspect.Parameter("nnodes", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                          default=typer.Option(1, min=1, help="Nodes of a multi-node torchrun "
+                                                                "job (run the same command on "
+                                                                "each).")),
+        inspect.Parameter("rdzv_endpoint", inspect.Parameter.KEYWORD_ONLY,
+                          annotation=str | None,
+                          default=typer.Option(None, help="HOST:PORT of the rendezvous "
+                                                          "(multi-node).")),
+        inspect.Parameter("rdzv_id", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                          default=typer.Option("jointspace", help="Job id, the same on every "
+                                                                  "node.")),
         inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                           default=JSON_OPTION),
     ]
 
     def train(**values) -> None:
         """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
-        from jointspace.train.options import config_from_values
+        from jointspace.train.launch import Launch, run_torchrun
+        from jointspace.train.options import config_argv, config_from_values
 
-        nproc, as_json = values.pop("nproc"), values.pop("as_json")
+        as_json = values.pop("as_json")
+        launch = Launch(*(values.pop(k) for k in ("nproc", "nnodes", "rdzv_endpoint", "rdzv_id")))
         config = config_from_values(values)
         if as_json:
             config.progress = False
-        result = _run_torchrun(config, nproc) if nproc > 1 else _run_inline(config)
-        emit(result, as_json, _render_train)
+        result = (run_torchrun(launch, config_argv(config)) if launch.distributed
+                  else _run_inline(config))
+        emit(result, as_json, _render_train if result else
+             lambda _: console.print("done; rank 0 ran on another node: see its output"))
 
     train.__signature__ = typer_signature(extra)  # type: ignore[attr-defined]
     return train
@@ -103,25 +113,6 @@ def _run_inline(config) -> dict:
     from jointspace.train.loop import train as run_training
 
     return run_training(config).to_dict()
-
-
-def _run_torchrun(config, nproc: int) -> dict:
-    from jointspace.errors import JointspaceError
-    from jointspace.train.options import config_argv
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-           "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "jointspace.train", *config_argv(config)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise JointspaceError(f"torchrun training failed (exit {proc.returncode})",
-                              hint="see the messages above; rerun with --nproc 1 to debug")
-    return json.loads(lines[-1])
 
 
 def _render_train(d: dict) -> None:
@@ -134,8 +125,12 @@ def _render_train(d: dict) -> None:
         if "R@" in key:
             table.add_row(f"val {key}", f"{value:.3f}")
     console.print(table)
-    if d.get("plot"):
-        console.print(f"curves: {d['plot']}")
+    if d.get("best"):
+        console.print(f"kept: the weights of step {d['best']['step']} (best validation mean "
+                      f"recall {d['best']['mean_recall']:.3f})"
+                      + ("; stopped early" if d.get("stopped_early") else ""))
+    if d.get("report"):
+        console.print(f"report: file://{Path(d['report']).resolve()}")
     console.print(f"model: hf:{d['model_dir']}  (e.g. jointspace index DIR -c COL -m "
                   f"hf:{d['model_dir']})")
 

@@ -128,7 +128,7 @@ def _on_alarm(signum, frame) -> None:
     raise _Timeout
 
 
-def _fenced_batch(items: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
+def prepare_fenced(items: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
     """``_prepare_batch`` in a worker: under the memory cap, each file under the time limit."""
     _cap_memory(opts.memory_limit)
     out = []
@@ -197,10 +197,10 @@ def prepare_batches(
                 if batch is None:
                     break
                 try:
-                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
+                    pending.append((batch, pool.submit(prepare_fenced, batch, opts)))
                 except BrokenProcessPool:
                     pool = _restart(pool, workers)
-                    pending.append((batch, pool.submit(_fenced_batch, batch, opts)))
+                    pending.append((batch, pool.submit(prepare_fenced, batch, opts)))
             if not pending:
                 return
             batch, fut = pending.popleft()
@@ -211,7 +211,7 @@ def prepare_batches(
                 pool = _restart(pool, workers)
                 result = _isolate(batch, opts)
                 # everything still queued died with the pool: resubmit it
-                pending = deque((b, pool.submit(_fenced_batch, b, opts)) for b, _ in pending)
+                pending = deque((b, pool.submit(prepare_fenced, b, opts)) for b, _ in pending)
             yield result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -223,7 +223,7 @@ def _isolate(batch: list[SourceItem], opts: PrepareOptions) -> list[Prepared]:
     for item in batch:
         pool = _new_pool(1)
         try:
-            out.extend(pool.submit(_fenced_batch, [item], opts).result(_backstop(opts, 1)))
+            out.extend(pool.submit(prepare_fenced, [item], opts).result(_backstop(opts, 1)))
         except BrokenProcessPool:
             out.append(Prepared(item, error="the decoder process died on this file "
                                             "(crash or memory limit); skipped"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.engines.base import Engine
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import FileError
 from jointspace.ingest.sources import FileListSource, TextsSource, open_source
@@ -90,17 +91,19 @@ class Collection:
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
             fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
             progress: ProgressFn | None = None, lock_timeout: float = 0.0,
-            **source_options: Any) -> IndexReport:
+            engine: Engine | None = None, **source_options: Any) -> IndexReport:
         """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
 
         New and changed files are embedded, unchanged ones skipped, and — for folders and
         manifests — files gone from the source removed. Bad files become error records.
+        ``engine`` runs decode and embed (default: this process; ``engines.load_engine("ray")``
+        for a Ray cluster); this process stays the single writer either way.
         """
         src = _as_source(source, source_options)
         opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
                            fast_decode=fast_decode, prune=prune)
         with self.store.writer(lock_timeout):
-            report = sync_source(self.store, self.embedder, src, opts, progress)
+            report = sync_source(self.store, self.embedder, src, opts, progress, engine)
             self.store.save_index()
         return report
 

@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from jointspace.engines.base import Embedded, EmbeddedBatch, Engine
+from jointspace.engines.local import LocalEngine
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
-from jointspace.ingest.pipeline import Prepared, PrepareOptions, prepare_batches
-from jointspace.iters import batched
+from jointspace.ingest.pipeline import Prepared
 from jointspace.models.base import Embedder
 from jointspace.store.base import Fingerprint, NewItem, WriteBatch
 from jointspace.store.sqlite import canonical_json
@@ -57,8 +56,12 @@ class SyncOptions:
 
 
 def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
-                progress: ProgressFn | None = None) -> IndexReport:
-    """Bring ``store`` in line with ``source``; the caller holds the writer lock."""
+                progress: ProgressFn | None = None, engine: Engine | None = None) -> IndexReport:
+    """Bring ``store`` in line with ``source``; the caller holds the writer lock.
+
+    ``engine`` (default: :class:`LocalEngine`) decodes and embeds; this function stays the single
+    writer, so every engine commits the same batches and resumes the same way after a kill.
+    """
     start = time.perf_counter()
     report = IndexReport()
     scanned = [_storable(s) for s in source.scan()]
@@ -81,23 +84,15 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     if progress:
         progress(done, total)
 
-    prep = PrepareOptions(
-        preprocessor=embedder.image_preprocessor() if any(i.kind == IMAGE for i in to_embed)
-        else None,
-        max_pixels=opts.max_pixels, fast_decode=opts.fast_decode,
-    )
-    workers = _default_workers() if opts.workers is None else opts.workers
-    if prep.preprocessor is None or not to_embed:
-        workers = 0  # texts: nothing to decode
-    elif len(to_embed) <= opts.batch_size:
-        workers = min(workers, 1)  # a few files: one fenced worker still contains a hostile one
-    for prepared in prepare_batches(batched(to_embed, opts.batch_size), prep, workers=workers):
-        batch = _embed_batch(embedder, prepared, fingerprints, source.id, report)
+    engine = engine or LocalEngine()
+    known_sha = {key: fp.sha256 for key, fp in fingerprints.items()}
+    for embedded in engine.embed(embedder, to_embed, known_sha, opts):
+        batch = _write_batch(embedded, fingerprints, source.id, report)
         batch.touches += pending.touches
         batch.errors += pending.errors
         pending = WriteBatch()
         store.write(batch)
-        done += len(prepared)
+        done += len(embedded.items)
         if progress:
             progress(done, total)
 
@@ -112,63 +107,42 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     return report
 
 
-def _embed_batch(embedder: Embedder, prepared: list[Prepared],
-                 fingerprints: dict[str, Fingerprint], source: str,
+def _write_batch(embedded: EmbeddedBatch, fingerprints: dict[str, Fingerprint], source: str,
                  report: IndexReport) -> WriteBatch:
+    """The store batch for one engine batch: errors, touches, then upserts (images first)."""
     batch = WriteBatch()
-    images, texts = [], []
-    for p in prepared:
+    report.truncated += embedded.truncated
+    vectors: list[Embedded] = []
+    for e in embedded.items:
+        p = e.prepared
         fp = fingerprints.get(p.item.key)
         if p.error is not None:
             _fail(report, batch, source, p.item.key, p.item.path or p.item.key, p.error)
             if fp is not None:  # the file changed into something unusable: its old vector lies
                 batch.deletes.append(fp.id)
                 report.removed += 1
-        elif fp is not None and fp.sha256 == p.sha256:
+        elif e.vector is None:
             report.unchanged += 1  # touched but identical content: keep the vector
             meta = canonical_json(p.item.metadata)
             batch.touches.append((p.item.key, p.size, p.mtime_ns,
                                   p.item.metadata if meta != fp.metadata else None,
                                   _stored_text(p)))
-        elif p.item.kind == IMAGE:
-            images.append(p)
         else:
-            texts.append(p)
-    vectors: list[tuple[Prepared, np.ndarray]] = []
-    if images:
-        arr = embedder.embed_preprocessed(np.stack([p.array for p in images]))
-        vectors += list(zip(images, arr))
-    if texts:
-        strings = [p.text or "" for p in texts]
-        vectors += list(zip(texts, embedder.embed_texts(strings)))
-        report.truncated += count_truncated(embedder, strings)
-    for p, vec in vectors:
-        it = p.item
+            vectors.append(e)
+    vectors.sort(key=lambda e: e.prepared.item.kind != IMAGE)  # stable: images, then texts
+    for e in vectors:
+        p, it = e.prepared, e.prepared.item
         if it.key in fingerprints:
             report.updated += 1
         else:
             report.added += 1
         batch.upserts.append(NewItem(
-            key=it.key, source=source, kind=it.kind, vector=vec, path=it.path,
+            key=it.key, source=source, kind=it.kind, vector=e.vector, path=it.path,
             text=_stored_text(p), metadata=it.metadata, size=p.size, mtime_ns=p.mtime_ns,
             sha256=p.sha256,
         ))
         batch.clear_errors.append(it.key)
     return batch
-
-
-def count_truncated(embedder: Embedder, texts: list[str]) -> int:
-    """How many ``texts`` are longer than the model's token limit (its tokenizer cuts them)."""
-    limit = getattr(embedder, "max_text_tokens", None)
-    model = getattr(embedder, "model", None)
-    tokenizer = getattr(embedder, "tokenizer", None) or getattr(model, "tokenizer", None)
-    if not limit or tokenizer is None or not texts:
-        return 0
-    try:
-        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
-        return sum(len(x) > limit for x in ids["input_ids"])
-    except Exception:  # noqa: BLE001 - a tokenizer we do not know: say nothing, never fail
-        return 0
 
 
 def _stored_text(p: Prepared) -> str | None:
@@ -226,7 +200,3 @@ def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -
     text_changed = it.kind == IMAGE and it.text != fp.text
     if meta != fp.metadata or text_changed:
         batch.touches.append((it.key, fp.size, fp.mtime_ns, it.metadata, it.text))
-
-
-def _default_workers() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)

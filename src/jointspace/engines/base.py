@@ -1,0 +1,74 @@
+"""The engine protocol and the one embed step every engine runs (in process or in a worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from jointspace.ingest.items import IMAGE, SourceItem
+from jointspace.ingest.pipeline import Prepared
+
+if TYPE_CHECKING:
+    from jointspace.models.base import Embedder
+    from jointspace.query.indexing import SyncOptions
+
+
+@dataclass
+class Embedded:
+    """One prepared item and its vector; ``vector`` is None for an error, or for content whose
+    sha256 equals the stored one (nothing to embed)."""
+
+    prepared: Prepared
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class EmbeddedBatch:
+    """What an engine yields per batch, in source order."""
+
+    items: list[Embedded] = field(default_factory=list)
+    truncated: int = 0  # texts over the model's token limit (embedded from their beginning)
+
+
+class Engine(Protocol):
+    """Reads, decodes and embeds ``items`` batch by batch; the caller writes each batch."""
+
+    def embed(self, embedder: Embedder, items: list[SourceItem], known_sha: Mapping[str, str],
+              opts: SyncOptions) -> Iterator[EmbeddedBatch]: ...
+
+
+def embed_prepared(embedder: Embedder, prepared: list[Prepared],
+                   known_sha: Mapping[str, str]) -> EmbeddedBatch:
+    """Embed what needs it: no error, and content (sha256) different from ``known_sha[key]``."""
+    out = EmbeddedBatch([Embedded(p) for p in prepared])
+    todo = [e for e in out.items
+            if e.prepared.error is None and known_sha.get(e.prepared.item.key) != e.prepared.sha256]
+    images = [e for e in todo if e.prepared.item.kind == IMAGE]
+    texts = [e for e in todo if e.prepared.item.kind != IMAGE]
+    if images:
+        vectors = embedder.embed_preprocessed(np.stack([e.prepared.array for e in images]))
+        for e, v in zip(images, vectors):
+            e.vector = v
+    if texts:
+        strings = [e.prepared.text or "" for e in texts]
+        for e, v in zip(texts, embedder.embed_texts(strings)):
+            e.vector = v
+        out.truncated = count_truncated(embedder, strings)
+    return out
+
+
+def count_truncated(embedder: Embedder, texts: list[str]) -> int:
+    """How many ``texts`` are longer than the model's token limit (its tokenizer cuts them)."""
+    limit = getattr(embedder, "max_text_tokens", None)
+    model = getattr(embedder, "model", None)
+    tokenizer = getattr(embedder, "tokenizer", None) or getattr(model, "tokenizer", None)
+    if not limit or tokenizer is None or not texts:
+        return 0
+    try:
+        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return sum(len(x) > limit for x in ids["input_ids"])
+    except Exception:  # noqa: BLE001 - a tokenizer we do not know: say nothing, never fail
+        return 0
