@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first: the pin takes the CPU build; installing it via the package's range would pull CUDA.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e '.[dev,ray]'
+	$(BIN)/pip install -q -e '.[dev,qdrant,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

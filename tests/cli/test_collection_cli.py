@@ -45,8 +45,9 @@ def test_index_search_info_remove_errors(tmp_path):
     assert len(errs) == 1 and errs[0]["reason"]
     assert json.loads(run("remove", top["id"], "-c", col, "--json").stdout) == {"removed": 1}
     assert json.loads(run("info", "-c", col, "--json").stdout)["count"] == 4
-    huge = str(2**70)  # beyond SQLite's 64-bit ids: no such item, not an OverflowError
-    assert json.loads(run("remove", huge, "-c", col, "--json").stdout) == {"removed": 0}
+    huge = str(2**70)  # beyond SQLite's 64-bit ids: an error (issue 12), not an OverflowError
+    p = run("remove", huge, "-c", col, "--json", ok=False)
+    assert json.loads(p.stdout)["error"]["type"] == "BadInputError"
     p = run("search", "--like", huge, "-c", col, ok=False)
     assert f"no item with id {huge}" in p.stderr and "Traceback" not in p.stderr
 

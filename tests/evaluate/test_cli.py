@@ -51,7 +51,7 @@ def test_zeroshot_retrieval_and_classify(tmp_path, tiny_pairs):
                         "-o", tmp_path / "rt", "--json").stdout)
     assert 0 <= rt["metrics"]["t2i_R@1"] <= 1
     preds = json.loads(run("classify", tmp_path / "ds" / "red" / "0.png", "--labels",
-                           "red,green,blue", "-m", "hash:64", "--json").stdout)
+                           "red,green,blue", "-m", "hash:64", "--json").stdout)["predictions"]
     assert preds[0]["label"] in {"red", "green", "blue"} and len(preds[0]["top"]) == 3
 
 
@@ -75,3 +75,46 @@ def test_classify_tags_a_collection(tmp_path):
     hits = json.loads(run("search", "--like", "1", "-c", col, "--where", f"tag = {label}",
                           "--json").stdout)["results"]
     assert all(h["metadata"]["tag"] == label for h in hits)
+
+
+def test_classify_reports_unreadable_images_and_classifies_the_rest(tmp_path):
+    Image.fromarray(np.full((8, 8, 3), (250, 0, 0), np.uint8)).save(tmp_path / "red.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    p = run("classify", tmp_path / "red.png", tmp_path / "bad.png", tmp_path / "missing.png",
+            "--labels", "red,blue", "-m", "hash:8", "--json", ok=False)
+    out = json.loads(p.stdout)
+    assert p.returncode == 1 and [r["path"] for r in out["predictions"]] == [
+        str(tmp_path / "red.png")]
+    assert [e["path"] for e in out["errors"]] == [str(tmp_path / "bad.png"),
+                                                  str(tmp_path / "missing.png")]
+
+
+def test_unreadable_files_are_in_the_summary(tmp_path, tiny_pairs):
+    """tiny_pairs has one broken image: the summary (json and console) says so, not only
+    report.json (issue 12)."""
+    rt = json.loads(run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val",
+                        "-o", tmp_path / "rt", "--json").stdout)
+    assert rt["unreadable"]["count"] == 1
+    assert rt["unreadable"]["files"][0]["path"].endswith("broken.png")
+    p = run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val",
+            "-o", tmp_path / "rt2")
+    assert "1 file(s) could not be read" in p.stderr and "broken.png" in p.stderr
+
+
+def test_an_evaluation_that_reads_no_file_is_an_error(tmp_path, monkeypatch):
+    """Relative paths resolve against the CSV's folder; when none resolves, no 0.0 top-1."""
+    data = tmp_path / "data"
+    (data / "img").mkdir(parents=True)
+    for i, rgb in enumerate([(250, 0, 0), (0, 250, 0)]):
+        Image.fromarray(np.full((8, 8, 3), rgb, np.uint8)).save(data / "img" / f"{i}.png")
+    (data / "labels.csv").write_text("file,label\nimg/0.png,red\nimg/1.png,green\n")
+    monkeypatch.chdir(tmp_path)  # the CSV's paths are relative to data/, not to the cwd
+    ok = json.loads(run("evaluate", "zeroshot", "data/labels.csv", "-m", "hash:64", "-o",
+                        tmp_path / "zs", "--json").stdout)
+    assert ok["unreadable"]["count"] == 0
+    (data / "labels.csv").write_text("file,label\nimages/0.png,red\nimages/1.png,green\n")
+    p = run("evaluate", "zeroshot", "data/labels.csv", "-m", "hash:64", "-o", tmp_path / "zs2",
+            "--json", ok=False)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    error = json.loads(p.stdout)["error"]
+    assert "none of the 2 images could be read" in error["message"] and "folder" in error["hint"]

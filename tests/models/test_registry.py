@@ -74,3 +74,36 @@ def test_registering_twice_needs_replace(restore_registry):
 def test_invalid_prefix(prefix):
     with pytest.raises(BadInputError):
         register_backend(prefix, lambda spec: None)
+
+
+# --- issue 12: relative model directories, offline fail-fast ---------------------------------
+def test_a_relative_model_directory_is_stored_absolute(tmp_path, tiny_clip_dir, monkeypatch):
+    from jointspace.query import Collection
+
+    monkeypatch.chdir(tiny_clip_dir.parent)
+    relative = f"hf:./{tiny_clip_dir.name}"
+    with Collection.create(tmp_path / "col", relative) as col:
+        assert col.store.model == f"hf:{tiny_clip_dir.resolve()}"
+        col.add_texts(["a photo of a dog"])
+    with Collection.open(tmp_path / "col", model=relative):  # the same model, said relatively
+        pass
+    monkeypatch.chdir(tmp_path)
+    with Collection.open(tmp_path / "col") as col:
+        assert col.search("a photo of a dog", k=1)[0].text == "a photo of a dog"
+
+
+def test_an_unreachable_hub_fails_before_any_download_attempt(monkeypatch):
+    import jointspace.models.hf as hf
+    from jointspace.errors import ModelUnavailableError
+    from jointspace.models import load_embedder
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy",
+                "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused at once
+    calls = []
+    monkeypatch.setattr(hf, "load_hf", lambda spec, **kw: calls.append(spec))
+    with pytest.raises(ModelUnavailableError) as exc:
+        load_embedder("hf:nobody/not-a-cached-model", cache=False)
+    assert calls == [] and "could not be reached" in exc.value.message
+    assert "hf:/path/to/dir" in exc.value.hint

@@ -106,10 +106,10 @@ def test_manifest_with_captions_and_metadata(tmp_path):
     hits = col.search(image=paths[2], k=3, where="year >= 2011")
     assert hits[0].path == str(paths[2]) and hits[0].text == "cap 2\nx"
     assert {h.metadata["year"] for h in hits} == {2011, 2012}
-    # editing only metadata updates it without re-embedding
+    # editing only metadata updates it without re-embedding (and says so: issue 12)
     manifest.write_text(manifest.read_text().replace('"year": 2012', '"year": 1999'))
     r = col.add(manifest, workers=0)
-    assert (r.added, r.updated, r.unchanged) == (0, 0, 3)
+    assert (r.added, r.updated, r.unchanged) == (0, 1, 2)
     assert col.search(image=paths[2], k=1)[0].metadata["year"] == 1999
     col.close()
 

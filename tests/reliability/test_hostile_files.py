@@ -35,7 +35,7 @@ def _name(path: str, corpus: Path) -> str:
 def _outcomes(report, rows, corpus, expect):
     errors = {_name(e.path, corpus): e.reason for e in report.errors}
     stored = {_name(r.key, corpus): r for r in rows}
-    return {printable(n): (errors.get(printable(n)), stored.get(n)) for n in expect}
+    return {printable(n): (errors.get(printable(n)), stored.get(printable(n))) for n in expect}
 
 
 @pytest.mark.parametrize("workers", [None, 0])

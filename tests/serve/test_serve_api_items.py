@@ -130,8 +130,12 @@ def test_admin_uploads_images_and_they_become_searchable(admin_server):
     assert httpx.get(f"{col_url(url)}/items/{body['ids'][1]}/thumbnail",
                      headers=admin).status_code == 200
 
-    again = httpx.post(f"{col_url(url)}/items", files=files[:1], headers=admin).json()
+    again = httpx.post(f"{col_url(url)}/items", files=files[:1], headers=admin,
+                       data={"metadata": json.dumps({"album": "uploads"})}).json()
     assert again["unchanged"] == 1 and again["ids"] == body["ids"][:1]  # same bytes, same item
+    # the same bytes with other metadata: stored, not re-embedded, and reported as updated
+    third = httpx.post(f"{col_url(url)}/items", files=files[:1], headers=admin).json()
+    assert third["updated"] == 1 and third["ids"] == body["ids"][:1]
 
 
 def test_admin_upload_refuses_bad_files_and_too_many(admin_server):

@@ -76,3 +76,21 @@ def test_serve_end_to_end(demo_collection, tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "collection shapes: 30 items" in out and f"http://127.0.0.1:{port}/" in out
+
+
+def test_serve_json_prints_its_start_up_as_one_json_line(demo_collection):
+    import json
+
+    port = _free_port()
+    proc = subprocess.Popen(CLI + ["serve", f"shapes={demo_collection}", "--port", str(port),
+                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+    try:
+        started = json.loads(proc.stdout.readline())  # printed before the server blocks
+        assert started["url"] == f"http://127.0.0.1:{port}/" and started["auth"] == "read-only"
+        assert started["collections"] == [{"name": "shapes", "count": 30, "model":
+                                           started["collections"][0]["model"],
+                                           "writable": False}]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)

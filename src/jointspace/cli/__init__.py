@@ -11,7 +11,8 @@ import importlib
 import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
-COMMAND_MODULES = ["collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds"]
+COMMAND_MODULES = ["collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds",
+                   "transfer_cmds"]
 
 app = typer.Typer(
     name="jointspace",
@@ -19,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: "[sentences]" must show, not vanish
 )
 
 

@@ -6,13 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
 
 COLLECTION_OPTION = typer.Option(
     ..., "--collection", "-c", envvar="JOINTSPACE_COLLECTION",
-    help="Collection directory (or set JOINTSPACE_COLLECTION).",
+    help="Collection: a directory, qdrant://HOST:6333/NAME (qdrants:// for TLS) or "
+         "qdrant+local:PATH (or set JOINTSPACE_COLLECTION).",
+)
+API_KEY_OPTION = typer.Option(
+    None, "--api-key", envvar="JOINTSPACE_QDRANT_API_KEY", show_default=False,
+    help="Qdrant API key (or set JOINTSPACE_QDRANT_API_KEY); never printed.",
 )
 
 
@@ -26,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def index(
     source: Path = typer.Argument(..., help="Folder, .csv/.jsonl/.parquet manifest, or a file."),
-    collection: Path = COLLECTION_OPTION,
+    collection: str = COLLECTION_OPTION,
     model: str = typer.Option(None, "--model", "-m",
                               help="Model for a new collection (hf:DIR, sbert:NAME, ...). "
                                    "Default: a CLIP for images, all-MiniLM-L6-v2 for texts."),
@@ -35,14 +41,27 @@ def index(
     path_column: str = typer.Option(None, help="Manifest column holding image paths."),
     text_column: str = typer.Option(None, help="Manifest column holding texts or captions."),
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
+    vector_column: str = typer.Option(None, help="Parquet column of precomputed embeddings to "
+                                                 "import instead of running the model."),
     index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw (large)."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
                                                  "not bit-exact)."),
     max_image_megapixels: float = typer.Option(
-        None, min=0.01, help="Reject images above this many megapixels (default 64)."),
+        None, min=0.01, max=100_000, help="Reject images above this many megapixels "
+                                           "(default 64)."),
     no_prune: bool = typer.Option(False, help="Keep items whose files left the source."),
+    prune_all: bool = typer.Option(False, help="Remove items gone from the source even when "
+                                               "that is most of them (otherwise kept, exit 1)."),
+    types: str = typer.Option(None, help="Manifest column types, e.g. year=int,code=str "
+                                         "(int, float, str, bool); others are inferred."),
+    on_duplicate: str = typer.Option("error", help="Manifest rows sharing a path or id: "
+                                                   "error (list them) or last (last row wins)."),
+    api_key: str = API_KEY_OPTION,
+    shards: int = typer.Option(None, min=1, help="Qdrant: shards of a new collection."),
+    replicas: int = typer.Option(None, min=1, help="Qdrant: copies of each shard (a new "
+                                                   "collection on a cluster)."),
     engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
                                              "or ray (Ray Data; needs jointspace[ray])."),
     ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
@@ -51,42 +70,75 @@ def index(
                                               "one GPU each when the cluster has GPUs)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Sync SOURCE into the collection: embed new and changed files, drop removed ones."""
-    from jointspace.engines import load_engine
-    from jointspace.ingest.sources import open_source
-    from jointspace.query import Collection
+    """Sync SOURCE into the collection: embed new and changed files, drop removed ones.
 
+    Exits 1 when the source lists nothing, or when it would remove more than half of its
+    items (kept until --prune-all). Items removed with `remove` stay out while unchanged.
+    """
+    from jointspace.engines import load_engine
+    from jointspace.errors import BadInputError
+    from jointspace.ingest.sources import ManifestSource, open_source
+    from jointspace.query import Collection
+    from jointspace.store.registry import store_exists
+
+    manifest_options = {k: v for k, v in (("path_column", path_column),
+                                          ("text_column", text_column), ("id_column", id_column),
+                                          ("types", types)) if v}
+    manifest_options["on_duplicate"] = on_duplicate
+    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas)
+    if vector_column:
+        from jointspace.cli.transfer_cmds import index_vectors
+
+        return index_vectors(source, collection, model, opts, vector_column=vector_column,
+                             id_column=id_column, text_column=text_column,
+                             path_column=path_column, batch_size=batch_size, as_json=as_json)
     options: dict[str, Any] = {}
     if Path(source).is_dir():
         options["kinds"] = {"text"} if text_files else {"image"}
     else:
-        options.update({k: v for k, v in (("path_column", path_column),
-                                          ("text_column", text_column),
-                                          ("id_column", id_column)) if v})
+        options.update(manifest_options)
     src = open_source(source, **options)
+    if not isinstance(src, ManifestSource) and (len(manifest_options) > 1
+                                                or on_duplicate != "error"):
+        raise BadInputError("--path-column, --text-column, --id-column, --types and "
+                            "--on-duplicate apply to manifests only",
+                            hint="pass a .csv/.jsonl/.parquet manifest, or drop those options")
+    if hasattr(src, "check"):
+        src.check()  # a misspelt column or duplicate rows: one error before any work
     runner = load_engine(engine, **({"address": ray_address, "actors": actors}
                                     if engine == "ray" else {}))
-    if (collection / "collection.sqlite").exists():
-        col = Collection.open(collection, model=model)
+    if store_exists(collection, opts):
+        col = Collection.open(collection, model=model, options=opts)
     else:
-        col = Collection.create(collection, model or _default_model(src), index=index_kind)
+        col = Collection.create(collection, model or _default_model(src), options=opts)
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
-                         max_pixels=max_pixels,
-                         prune=False if no_prune else None, progress=on_progress,
-                         engine=runner)
-    emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_report)
+                         max_pixels=max_pixels, prune=False if no_prune else None,
+                         prune_all=prune_all, progress=on_progress, engine=runner)
+    data = report.to_dict() | {"collection": col.location}
+    refused = report.scanned == 0 or report.prune_refused
+    if refused:  # the report stands, and an error object says why the exit code is 1
+        data["error"] = {"type": "PruneRefused" if report.prune_refused else "EmptySource",
+                         "message": report.warnings[-1] if report.warnings else "",
+                         "hint": "pass --prune-all to remove them" if report.prune_refused
+                         else "check the source path (an unmounted folder? an empty manifest?)"}
+    emit(data, as_json, _render_report)
     if report.failed and not as_json:
         err_console.print(f"{report.failed} file(s) failed; see `jointspace errors -c "
-                          f"{collection}`")
+                          f"{col.location}`")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True, markup=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 def search(
     query: str = typer.Argument(None, help="Text to search for."),
-    collection: Path = COLLECTION_OPTION,
+    collection: str = COLLECTION_OPTION,
     image: Path = typer.Option(None, "--image", "-i", help="Search by an image file."),
-    like: int = typer.Option(None, "--like", help="More like this item id."),
+    like: int = typer.Option(None, "--like", min=1, help="More like this item id."),
     k: int = typer.Option(20, "--k", "-k", min=1, max=10_000),
     offset: int = typer.Option(0, min=0, max=10_000),
     where: list[str] = typer.Option(None, "--where", "-w",
@@ -98,6 +150,7 @@ def search(
     hybrid: bool = typer.Option(False, "--hybrid",
                                 help="Fuse BM25 over texts/captions/metadata with vector search."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
+    api_key: str = API_KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search by text, image, item, or a composition of them."""
@@ -106,7 +159,7 @@ def search(
 
     if query is None and image is None and like is None:
         raise BadInputError("nothing to search for", hint="give a text, --image PATH or --like ID")
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
                           image_weight=image_weight, text_weight=text_weight,
@@ -114,19 +167,21 @@ def search(
     emit({"results": [h.to_dict() for h in hits]}, as_json, _render_hits)
 
 
-def info(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
+def info(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
+         as_json: bool = JSON_OPTION) -> None:
     """Count, model, dim and state of a collection."""
     from jointspace.query import Collection
 
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         data = col.info()
     emit(data, as_json, _render_mapping)
 
 
 def remove(
-    ids: list[int] = typer.Argument(None, help="Item ids to remove."),
-    collection: Path = COLLECTION_OPTION,
+    ids: list[int] = typer.Argument(None, min=1, help="Item ids to remove."),
+    collection: str = COLLECTION_OPTION,
     where: list[str] = typer.Option(None, "--where", "-w", help="Remove items matching a filter."),
+    api_key: str = API_KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove items by id or by metadata filter."""
@@ -135,21 +190,31 @@ def remove(
 
     if not ids and not where:
         raise BadInputError("nothing to remove", hint="give item ids or --where FILTER")
-    with Collection.open(collection) as col:
+    with Collection.open(collection, options=store_options(api_key)) as col:
         n = col.remove(ids or (), where=where or None)
-    emit({"removed": n}, as_json, lambda d: console.print(f"removed {d['removed']} item(s)"))
+    emit({"removed": n}, as_json, lambda d: console.print(
+        f"removed {d['removed']} item(s); indexing their folder or manifest again leaves them out "
+        "while their files are unchanged (index a file by name to bring it back)"))
 
 
-def errors(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
+def errors(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
+           as_json: bool = JSON_OPTION) -> None:
     """Files that failed to index, with the reason."""
     from jointspace.query import Collection
 
-    with Collection.open(collection, readonly=True) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
         errs = [e.to_dict() for e in col.errors()]
     emit({"errors": errs}, as_json, _render_errors)
 
 
 # --- helpers ------------------------------------------------------------------------------
+def store_options(api_key: str | None, **fields: Any):
+    """The backend options a command was given (a StoreOptions)."""
+    from jointspace.store.registry import StoreOptions
+
+    return StoreOptions(api_key=api_key, **{k: v for k, v in fields.items() if v is not None})
+
+
 def _default_model(src) -> str:
     from jointspace.ingest.items import SourceItem
     from jointspace.models import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
@@ -191,9 +256,11 @@ class _progress:
 
 def _render_report(d: dict) -> None:
     t = Table(title=f"indexed into {d['collection']} in {d['seconds']:.1f}s")
-    for col in ("added", "updated", "unchanged", "removed", "failed"):
-        t.add_column(col, justify="right")
-    t.add_row(*(str(d[c]) for c in ("added", "updated", "unchanged", "removed", "failed")))
+    cols = ["added", "updated", "unchanged", "removed", "failed"]
+    cols += [c for c in ("excluded", "prune_refused") if d.get(c)]  # only when they happened
+    for col in cols:
+        t.add_column(col.replace("_", " "), justify="right")
+    t.add_row(*(str(d[c]) for c in cols))
     console.print(t)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
 
@@ -19,6 +20,8 @@ PNG_OPTION = typer.Option(False, "--png", help="Also render report.png with head
 TEMPLATES_OPTION = typer.Option(
     ["single"], "--templates", "-t",
     help="single, imagenet80, imagenet7, none, or your own template with {} (repeatable).")
+
+MAX_LISTED_ERRORS = 10  # unreadable files named in the summary; report.json has them all
 
 evaluate_app = typer.Typer(help="Measure models on benchmarks and on your own data.",
                            no_args_is_help=True)
@@ -36,6 +39,8 @@ def zeroshot(
     templates: list[str] = TEMPLATES_OPTION,
     descriptions: Path = typer.Option(None, help="JSON {class: [sentences]} (CuPL-style)."),
     classes: Path = typer.Option(None, help="Class names file, one per line."),
+    file_column: str = typer.Option(None, help="CSV/JSONL column holding image paths."),
+    label_column: str = typer.Option(None, help="CSV/JSONL column holding labels."),
     per_class: int = typer.Option(None, min=1, help="Evaluate at most N images per class."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     out: Path = OUT_OPTION,
@@ -48,7 +53,8 @@ def zeroshot(
     from jointspace.zeroshot.datasets import load_labeled_images
     from jointspace.zeroshot.evaluate import evaluate_zeroshot
 
-    data = load_labeled_images(dataset, classes_file=classes).subset(per_class)
+    data = load_labeled_images(dataset, classes_file=classes, file_column=file_column,
+                               label_column=label_column).subset(per_class)
     desc = load_descriptions(descriptions) if descriptions else None
     embedder = load_embedder(model)
     report = evaluate_zeroshot(data, embedder, templates=_templates(templates), descriptions=desc,
@@ -88,7 +94,7 @@ def beir(
     retriever: str = typer.Option("dense", help="dense, bm25 or hybrid."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf (tuned defaults)."),
     dense_weight: float = typer.Option(None, min=0.0, max=1.0, help="Override the dense weight."),
-    rrf_k: float = typer.Option(None, min=0.0, help="Override RRF's k."),
+    rrf_k: float = typer.Option(None, min=0.0, max=1e6, help="Override RRF's k."),
     normalization: str = typer.Option(None, help="Convex: minmax, zscore or none."),
     tune: bool = typer.Option(False, help="Grid-search fusion on half the split's queries and "
                                           "report the other half (use train qrels only)."),
@@ -160,7 +166,7 @@ def classify(
     labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated class labels."),
     model: str = typer.Option(None, "--model", "-m",
                               help="Model (default: the collection's, with --collection)."),
-    collection: Path = typer.Option(None, "--collection", "-c",
+    collection: str = typer.Option(None, "--collection", "-c",
                                     help="Tag every image of this collection instead; the best "
                                          "label goes to metadata[FIELD] (filterable)."),
     field: str = typer.Option("tag", help="Metadata field for --collection tags."),
@@ -187,12 +193,27 @@ def classify(
     if not images or model is None:
         raise BadInputError("give image files and --model, or --collection",
                             hint="jointspace classify a.jpg --labels cat,dog -m hf:DIR")
+    from jointspace.errors import ImageDecodeError
+    from jointspace.ingest.decode import load_image
     from jointspace.zeroshot.classifier import classify as run_classify
 
-    preds = run_classify(images, names, load_embedder(model), templates=_templates(templates),
-                         k=k)
-    emit([{"path": str(p)} | pr.to_dict() for p, pr in zip(images, preds, strict=True)],
+    loaded, errors = [], []
+    for path in images:  # an unreadable image is a record, not the end of the batch
+        try:
+            loaded.append((path, load_image(path)))
+        except ImageDecodeError as exc:
+            errors.append({"path": str(path), "reason": exc.reason})
+    if not loaded:
+        raise BadInputError(f"none of the {len(images)} images could be read "
+                            f"({errors[0]['path']}: {errors[0]['reason']})",
+                            hint="pass image files (jpg, png, webp, ...)")
+    preds = run_classify([im for _, im in loaded], names, load_embedder(model),
+                         templates=_templates(templates), k=k)
+    emit({"predictions": [{"path": str(p)} | pr.to_dict()
+                          for (p, _), pr in zip(loaded, preds, strict=True)], "errors": errors},
          as_json, _render_predictions)
+    if errors:
+        raise typer.Exit(1)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -214,8 +235,10 @@ def _finish(report, out: Path | None, png: bool, as_json: bool) -> None:
                               "(apt-get install chromium)")
         else:
             files["png"] = str(shot)
+    errors = report.details.get("errors") or []
     summary = {"task": report.task, "model": report.model, "dataset": report.dataset,
-               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files}
+               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files,
+               "unreadable": {"count": len(errors), "files": errors[:MAX_LISTED_ERRORS]}}
     emit(summary, as_json, _render_summary)
 
 
@@ -225,7 +248,7 @@ def _slug(text: str) -> str:
 
 def _render_summary(d: dict) -> None:
     console.print(f"[bold]{d['task']}[/]: {escape(d['model'])} on {escape(d['dataset'])}",
-                  highlight=False)
+                  highlight=False, markup=True)
     t = Table()
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -235,15 +258,25 @@ def _render_summary(d: dict) -> None:
     console.print(t)
     for kind, path in d["files"].items():
         console.print(f"{kind}: {path}", highlight=False, markup=False)
+    bad = d["unreadable"]
+    if bad["count"]:
+        err_console.print(f"warning: {bad['count']} file(s) could not be read and were left out "
+                          "of the metrics:", highlight=False, markup=False, soft_wrap=True)
+        for e in bad["files"]:
+            err_console.print(f"  {e['path']}: {e['reason']}", highlight=False, markup=False,
+                              soft_wrap=True)
+        if bad["count"] > len(bad["files"]):
+            err_console.print(f"  ... and {bad['count'] - len(bad['files'])} more (see the "
+                              "json report)", highlight=False, markup=False)
 
 
 def _render_compare(d: dict) -> None:
     t = Table()
     t.add_column("metric")
     for c in d["columns"]:
-        t.add_column(escape(c), justify="right")
+        t.add_column(c, justify="right")
     for row in d["rows"]:
-        cells = ["-" if v is None else (f"[bold]{v:.4f}[/]" if i == row["best"] else f"{v:.4f}")
+        cells = ["-" if v is None else Text(f"{v:.4f}", style="bold" if i == row["best"] else "")
                  for i, v in enumerate(row["values"])]
         t.add_row(row["metric"], *cells)
     console.print(t)
@@ -251,15 +284,17 @@ def _render_compare(d: dict) -> None:
         console.print(f"{c}: {ds}", highlight=False, markup=False)
 
 
-def _render_predictions(rows: list[dict]) -> None:
+def _render_predictions(d: dict) -> None:
     t = Table()
     t.add_column("image")
     t.add_column("label")
     t.add_column("top classes (probability)")
-    for r in rows:
+    for r in d["predictions"]:
         top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
-        t.add_row(escape(Path(r["path"]).name), escape(r["label"]), escape(top))
+        t.add_row(Path(r["path"]).name, r["label"], top)
     console.print(t)
+    for e in d["errors"]:
+        err_console.print(f"error: {e['path']}: {e['reason']}", highlight=False, soft_wrap=True)
 
 
 def _render_tags(d: dict) -> None:

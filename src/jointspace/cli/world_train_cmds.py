@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
@@ -152,11 +153,27 @@ def demo(
     from jointspace.demo import DemoConfig, run_demo
     from jointspace.train.options import parse_overrides
 
+    overrides = parse_overrides(settings or [])
+    _check_train_settings(overrides)  # before minutes of drawing, not after
     config = DemoConfig(workdir=str(workdir), n=n, seed=seed, retrain=retrain,
-                        train=parse_overrides(settings or []), progress=not as_json)
+                        train=overrides, progress=not as_json)
     result = run_demo(config, say=(lambda _: None) if as_json else
-                      (lambda m: err_console.print(f"[bold]>[/] {m}", highlight=False)))
+                      (lambda m: err_console.print(f"[bold]>[/] {escape(m)}", highlight=False,
+                                                markup=True)))
     emit(result.to_dict(), as_json, _render_demo)
+
+
+def _check_train_settings(overrides: dict) -> None:
+    import dataclasses
+
+    from jointspace.errors import BadInputError
+    from jointspace.train.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise BadInputError(f"unknown training setting(s) {', '.join(unknown)} in --set",
+                            hint=f"use TrainConfig fields: {', '.join(sorted(known))}")
 
 
 def _render_demo(d: dict) -> None:

@@ -1,6 +1,7 @@
 """Embedding image files for an evaluation: decode, preprocess, embed in batches.
 
-A file that fails to decode is reported (``FileError``) and left out, never aborts the run.
+A file that fails to decode is reported (``FileError``) and left out, never aborts the run; but
+when no file at all can be read the evaluation would measure nothing, so that is an error.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jointspace.errors import ImageDecodeError
+from jointspace.errors import BadInputError, ImageDecodeError
 from jointspace.ingest.items import FileError
 from jointspace.models.base import Embedder
 
@@ -43,5 +44,11 @@ def embed_image_files(
             chunks.append(embedder.embed_preprocessed(np.stack(arrays)))
         if progress:
             progress(min(start + batch_size, len(paths)), len(paths))
+    if paths and not ok:
+        first = errors[0]
+        raise BadInputError(
+            f"none of the {len(paths)} images could be read (first: {first.path}: {first.reason})",
+            hint="relative paths in a manifest resolve against the manifest's own folder (or "
+                 "--image-root); check that the files exist there")
     vecs = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
     return vecs, np.asarray(ok, dtype=np.int64), errors

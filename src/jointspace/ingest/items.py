@@ -15,7 +15,8 @@ class SourceItem:
 
     ``key`` identifies the item across runs (absolute path for files, ``manifest#id`` for rows);
     ``kind`` says which modality is embedded. An image item may also carry ``text`` (e.g. captions)
-    used for keyword search.
+    used for keyword search. ``member`` = (byte offset, length) when the item is a part of the file
+    at ``path`` (an image inside a webdataset shard); its stored path is then ``key``.
     """
 
     key: str
@@ -23,6 +24,7 @@ class SourceItem:
     path: str | None = None
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    member: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,13 @@ def prepare_item(item: SourceItem, opts: PrepareOptions) -> Prepared:
                 out.error = "not a regular file (a FIFO, device or socket); skipped"
                 return out
             limit = MAX_FILE_BYTES if item.kind == IMAGE else MAX_TEXT_BYTES
-            if st.st_size > limit:
-                out.error = f"file is {st.st_size} bytes, over the {limit}-byte limit"
+            offset, length = item.member or (0, st.st_size)
+            if length > limit:
+                out.error = f"file is {length} bytes, over the {limit}-byte limit"
                 return out
+            f.seek(offset)  # a member of an archive (a webdataset shard) is read in place
             # sized by the file, not the limit: read(n) reserves n bytes up front
-            data = f.read(min(st.st_size, limit) + 1)
+            data = f.read(min(length, limit) + 1) if item.member is None else f.read(length)
     except OSError as exc:
         out.error = f"cannot read file: {exc.strerror or exc}"
         return out

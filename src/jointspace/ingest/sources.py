@@ -1,4 +1,5 @@
-"""Where items come from: folders, file lists, manifests (CSV / JSONL / parquet) and text files.
+"""Where items come from: folders, file lists, manifests (CSV / JSONL / parquet), text files and
+webdataset shards (``webdataset_source``).
 
 Every source has an ``id`` (what removal is scoped to), ``prune`` (whether items of this source that
 are no longer listed get removed) and ``scan()`` yielding ``SourceItem``s and ``FileError``s.
@@ -6,17 +7,20 @@ are no longer listed get removed) and ``scan()`` yielding ``SourceItem``s and ``
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jointspace.errors import BadInputError
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
+from jointspace.ingest.manifest import parse_types, read_jsonl, read_manifest
+from jointspace.ingest.webdataset_source import WebDatasetSource, is_shard_spec
+
+__all__ = ["FileListSource", "FolderSource", "ManifestSource", "TextsSource", "WebDatasetSource",
+           "open_source",
+           "read_jsonl", "read_manifest"]
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
@@ -105,13 +109,18 @@ class TextsSource:
             yield SourceItem(key=key, kind=TEXT, text=str(text), metadata=meta)
 
 
+ON_DUPLICATE = ("error", "last")
+
+
 @dataclass
 class ManifestSource:
     """Rows of a CSV / JSONL / parquet file with a path column, a text column, or both.
 
     With a path column each row is an image (its text column, if any, becomes searchable caption
-    text); otherwise each row is a text. Remaining columns become metadata. Relative paths resolve
-    against the manifest's folder and may not escape it.
+    text); otherwise each row is a text. Remaining columns become metadata, typed as
+    ``ingest.manifest`` explains (``types`` declares columns). Relative paths resolve against the
+    manifest's folder and may not escape it. Two rows with the same image path or text id are an
+    error listing them, or with ``on_duplicate="last"`` the last row wins.
     """
 
     manifest: Path
@@ -119,14 +128,72 @@ class ManifestSource:
     text_column: str | None = None
     id_column: str | None = None
     prune: bool = True
-    _columns: list[str] = field(default_factory=list, repr=False)
+    types: dict[str, str] | str | None = None  # column -> int / float / str / bool
+    on_duplicate: str = "error"
 
     @property
     def id(self) -> str:
         return str(self.manifest.resolve())
 
+    def __post_init__(self) -> None:
+        if self.on_duplicate not in ON_DUPLICATE:
+            raise BadInputError(f"unknown on_duplicate {self.on_duplicate!r}",
+                                hint="use --on-duplicate error or --on-duplicate last")
+        self.types = parse_types(self.types)
+        self._checked: list[ScanResult] | None = None
+
+    def check(self) -> None:
+        """Read and validate the manifest now (columns, duplicates), before any other work;
+        the next :meth:`scan` reuses what was read."""
+        self._checked = self._read()
+
     def scan(self) -> Iterator[ScanResult]:
-        rows = read_manifest(self.manifest)
+        out, self._checked = self._checked, None
+        return iter(out if out is not None else self._read())
+
+    def _read(self) -> list[ScanResult]:
+        rows = read_manifest(self.manifest, self.types)
+        self._check_columns(rows)
+        return self._unique(list(self._rows(rows)))
+
+    def _check_columns(self, rows: list[dict[str, Any]]) -> None:
+        present: dict[str, None] = {}
+        for row in rows:
+            present.update(dict.fromkeys(row))
+        for flag, name in (("--path-column", self.path_column), ("--text-column",
+                           self.text_column), ("--id-column", self.id_column)):
+            if name is not None and rows and name not in present:
+                raise BadInputError(
+                    f"{self.manifest} has no column {name!r} ({flag}); its columns: "
+                    f"{', '.join(map(repr, present)) or 'none'}",
+                    hint=f"check the spelling, or leave {flag} out to pick it automatically")
+        unknown = [name for name in self.types if rows and name not in present]
+        if unknown:
+            raise BadInputError(
+                f"{self.manifest} has no column {', '.join(map(repr, unknown))} (--types); its "
+                f"columns: {', '.join(map(repr, present))}", hint="check the spelling")
+
+    def _unique(self, out: list[ScanResult]) -> list[ScanResult]:
+        last: dict[str, int] = {}
+        dupes: dict[str, int] = {}
+        for i, s in enumerate(out):
+            if isinstance(s, SourceItem):
+                if s.key in last:
+                    dupes[s.key] = dupes.get(s.key, 1) + 1
+                last[s.key] = i
+        if not dupes:
+            return out
+        if self.on_duplicate == "error":
+            shown = ", ".join(f"{k!r} ({n} rows)" for k, n in list(dupes.items())[:10])
+            more = f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
+            raise BadInputError(
+                f"{self.manifest}: {len(dupes)} key(s) appear on several rows: {shown}{more}",
+                hint="give each row its own path / id (--id-column), or pass --on-duplicate last "
+                     "to keep the last row of each")
+        return [s for i, s in enumerate(out)
+                if not isinstance(s, SourceItem) or last[s.key] == i]
+
+    def _rows(self, rows: list[dict[str, Any]]) -> Iterator[ScanResult]:
         base = self.manifest.resolve().parent
         for index, row in enumerate(rows):
             path_col = self.path_column or _pick(row, PATH_COLUMNS)
@@ -165,91 +232,16 @@ def open_source(spec: str | os.PathLike, **options: Any):
     if path.is_dir():
         kinds = options.pop("kinds", None) or frozenset({IMAGE})
         return FolderSource(path, kinds=frozenset(kinds), **options)
+    if is_shard_spec(str(spec)):
+        return WebDatasetSource(str(spec))
     if path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
         return ManifestSource(path, **options)
     if path.is_file():
         return FileListSource([path])
     raise BadInputError(
         f"source {str(spec)!r} does not exist",
-        hint="pass a folder, a .csv/.jsonl/.parquet manifest, or image files",
+        hint="pass a folder, a .csv/.jsonl/.parquet manifest, .tar shards, or image files",
     )
-
-
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Read a manifest into a list of dicts; CSV cells become int/float where they parse.
-
-    Non-finite numbers (NaN, inf) become None: JSON metadata cannot hold them.
-    """
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return _read_csv(path)
-        if suffix == ".jsonl":
-            return read_jsonl(path)
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return [_finite(row) for row in pq.read_table(path).to_pylist()]
-    except (UnicodeDecodeError, csv.Error, OSError) as exc:
-        raise BadInputError(f"cannot read manifest {path}: {exc}") from exc
-    except Exception as exc:  # pyarrow raises its own error family
-        if type(exc).__module__.startswith("pyarrow"):
-            raise BadInputError(f"cannot read parquet manifest {path}: {exc}") from exc
-        raise
-    raise BadInputError(f"unknown manifest type {suffix!r}", hint="use .csv, .jsonl or .parquet")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """One JSON object per non-blank line; a bad line is a BadInputError naming path:line."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadInputError(f"{path}:{n}: invalid JSON ({exc.msg})") from exc
-            except RecursionError:
-                raise BadInputError(f"{path}:{n}: JSON nested too deeply") from None
-            if not isinstance(row, dict):
-                raise BadInputError(f"{path}:{n}: each line must be a JSON object")
-            rows.append(_finite(row))
-    return rows
-
-
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = []
-        for row in reader:
-            if None in row:  # DictReader files surplus cells under the key None
-                raise BadInputError(f"{path}:{reader.line_num}: more cells than the header "
-                                    f"has columns", hint="quote cells that contain commas")
-            rows.append({k: _parse_cell(v) for k, v in row.items()})
-        return rows
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN / infinite float (nested too) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
-
-
-def _parse_cell(value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    for cast in (int, float):
-        try:
-            return _finite(cast(value))
-        except ValueError:
-            pass
-    return value
 
 
 def _pick(row: dict[str, Any], names: Sequence[str]) -> str | None:

@@ -6,6 +6,7 @@ Importing this package is light: torch / transformers load only when a backend i
 from jointspace.models.base import IMAGE, TEXT, BaseEmbedder, Embedder, l2_normalize
 from jointspace.models.registry import (
     available_backends,
+    canonical_model_name,
     clear_cache,
     load_embedder,
     register_backend,
@@ -22,6 +23,7 @@ __all__ = [
     "BaseEmbedder",
     "Embedder",
     "available_backends",
+    "canonical_model_name",
     "clear_cache",
     "l2_normalize",
     "load_embedder",

@@ -15,6 +15,48 @@ def is_local_dir(spec: str) -> bool:
     return Path(os.path.expanduser(spec)).is_dir()
 
 
+def absolute_spec(spec: str) -> str:
+    """``spec`` made absolute when it names a local directory (``./m``, ``~/m``, ``runs/x``), so
+    a collection's stored model name loads from any working directory; hub ids are unchanged."""
+    if spec.startswith(("/", "~", ".")) or is_local_dir(spec):
+        return os.path.abspath(os.path.expanduser(spec))
+    return spec
+
+
+def check_hub_reachable(prefix: str, spec: str) -> None:
+    """Fail in seconds, not after a minute of retries, when a hub id is neither cached nor
+    downloadable (no network, no HF_HUB_OFFLINE). A local directory or a cached id passes."""
+    if is_local_dir(spec) or _env_true("HF_HUB_OFFLINE") or _proxied():
+        return  # offline mode fails fast by itself; a proxy we cannot probe directly
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("config.json", "modules.json", "open_clip_config.json"):
+            if isinstance(try_to_load_from_cache(spec, filename), str):
+                return
+    except Exception:  # noqa: BLE001 - an invalid repo id: let the loader say what is wrong
+        return
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        raise unavailable(prefix, spec, exc) from None
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "False")
+
+
+def _proxied() -> bool:
+    return any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                                           "all_proxy", "HTTP_PROXY", "http_proxy"))
+
+
 def default_device() -> str:
     """``"cuda"`` when a GPU is usable, else ``"cpu"``."""
     import torch
@@ -37,7 +79,7 @@ def unavailable(prefix: str, spec: str, exc: BaseException) -> ModelUnavailableE
             f"model {name!r}: no such directory",
             hint=f"point --model at an existing directory, e.g. {prefix}:/path/to/dir",
         )
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+    offline = _env_true("HF_HUB_OFFLINE")
     why = "offline (HF_HUB_OFFLINE is set)" if offline else "the hub could not be reached"
     return ModelUnavailableError(
         f"model {name!r} is not in the local Hugging Face cache and {why}: {_first_line(exc)}",

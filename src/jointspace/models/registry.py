@@ -70,24 +70,53 @@ def parse_model_name(name: str) -> tuple[str, str]:
     return prefix, spec
 
 
+_HUB_BACKENDS = ("hf", "sbert")  # specs are a hub id or a directory
+
+
+def canonical_model_name(name: str) -> str:
+    """``name`` with a relative model directory made absolute (``hf:./m`` -> ``hf:/abs/m``), so
+    the name a collection stores works from any directory; other names are unchanged."""
+    prefix, sep, spec = name.partition(":")
+    if sep and spec and prefix in _HUB_BACKENDS:
+        from jointspace.models._hub import absolute_spec
+
+        return f"{prefix}:{absolute_spec(spec)}"
+    return name
+
+
 def load_embedder(name: str, *, cache: bool = True, **options: Any) -> Embedder:
     """Load (or return the in-process cached) embedder for a registry name.
 
     ``options`` go to the backend factory (e.g. ``device="cpu"``); they are part of the cache
-    key, so the same name with different options loads separately.
+    key, so the same name with different options loads separately. A relative directory is
+    resolved first (see :func:`canonical_model_name`); a hub id that is neither cached nor
+    reachable fails at once.
     """
+    name = canonical_model_name(name)
     prefix, spec = parse_model_name(name)
     key = (name, tuple(sorted(options.items(), key=lambda kv: kv[0])))
     with _LOCK:
         if cache and key in _CACHE:
             return _CACHE[key]
         factory = _BACKENDS[prefix]
+        if prefix in _HUB_BACKENDS and not _bundled(prefix, spec):
+            from jointspace.models._hub import check_hub_reachable
+
+            check_hub_reachable(prefix, spec)
         configure_torch()
         # Loading under the lock means concurrent requests for one model load it once.
         embedder = factory(spec, **options)
         if cache:
             _CACHE[key] = embedder
         return embedder
+
+
+def _bundled(prefix: str, spec: str) -> bool:
+    if prefix != "sbert":
+        return False
+    from jointspace.models.sbert import resolve_sbert_source
+
+    return resolve_sbert_source(spec) != spec
 
 
 def clear_cache() -> None:

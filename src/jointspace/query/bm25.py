@@ -12,7 +12,7 @@ is fast: ~1 s for 5,000 abstracts on one core).
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError, CorruptCollectionError
+from jointspace.store.base import keyword_text  # noqa: F401 - re-exported: the keyword field
 
 _META_FILE = "keyword_index.json"
 FORMAT_VERSION = 1
@@ -48,6 +49,11 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def has_words(self) -> bool:
+        """Whether any indexed text has a word (otherwise every score is 0)."""
+        return self._bm25 is not None
+
     @classmethod
     def build(
         cls, ids: Sequence[Hashable], texts: Sequence[str], params: BM25Params | None = None
@@ -69,6 +75,8 @@ class KeywordIndex:
             [t or "" for t in texts], stopwords=params.stopwords or [],
             stemmer=index._stem, show_progress=False,
         )
+        if not tokens.vocab:  # no text has a single word: nothing to rank (bm25s cannot index it)
+            return index
         bm25 = bm25s.BM25(k1=params.k1, b=params.b, method=params.method)
         bm25.index(tokens, show_progress=False)
         index._bm25 = bm25
@@ -77,7 +85,7 @@ class KeywordIndex:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for ``query`` (row order of ``ids``)."""
         if self._bm25 is None:
-            return np.zeros(0, np.float32)
+            return np.zeros(len(self.ids), np.float32)
         import bm25s
 
         tokens = bm25s.tokenize(
@@ -147,14 +155,3 @@ class KeywordIndex:
 
             self._stemmer = Stemmer.Stemmer(self.params.stemmer)
         return self._stemmer.stemWords(words)
-
-
-def keyword_text(text: str | None, metadata: Mapping[str, Any] | None = None) -> str:
-    """The keyword field of an item: its text (caption) plus its string / list-of-string metadata."""
-    parts = [text] if text else []
-    for value in (metadata or {}).values():
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, list | tuple):
-            parts.extend(v for v in value if isinstance(v, str))
-    return "\n".join(parts)

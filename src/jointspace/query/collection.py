@@ -22,10 +22,9 @@ from jointspace.models.base import Embedder
 from jointspace.query.compose import compose
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
-from jointspace.store.faiss_index import FLAT
+from jointspace.store.base import Store, canonical_json
 from jointspace.store.filters import Clause, Filter, parse_filter
-from jointspace.store.local import LocalStore
-from jointspace.store.sqlite import canonical_json
+from jointspace.store.registry import StoreOptions, create_store, open_store
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
 WhereInput = str | Sequence[str] | Mapping[str, Any] | Filter | None
@@ -34,34 +33,50 @@ MAX_K = 10_000
 
 
 class Collection:
-    """A searchable collection stored in one directory."""
+    """A searchable collection, stored wherever its location says (a directory, Qdrant...)."""
 
-    def __init__(self, store: LocalStore, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
         self.store = store
         self._embedder = embedder
         self._keywords = None  # the BM25 index, built on the first hybrid query
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = FLAT,
-               embedder: Embedder | None = None) -> Collection:
-        """Create (or open, if it exists with the same model) a collection for ``model``."""
+    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = "flat",
+               embedder: Embedder | None = None,
+               options: StoreOptions | None = None) -> Collection:
+        """Create (or open, if it exists with the same model) a collection for ``model``.
+
+        ``path`` is a directory or a location such as ``qdrant://HOST:6333/NAME`` (see
+        :mod:`jointspace.store.registry`); ``options`` carries backend settings (API key,
+        shards, replicas).
+        """
+        options = options or StoreOptions()
+        if index != options.index:  # checks the kind before a model takes seconds to load
+            options = StoreOptions(index, options.api_key, options.shards, options.replicas)
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
             embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
-        store = LocalStore.create(Path(path), embedder.name, embedder.dim, index=index)
+        store = create_store(os.fspath(path), embedder.name, embedder.dim, options)
         return cls(store, embedder)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
-             embedder: Embedder | None = None) -> Collection:
+             embedder: Embedder | None = None,
+             options: StoreOptions | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
-        store = LocalStore.open(Path(path), readonly=readonly)
-        if model is not None:
-            store.check_model(model)
-        if embedder is not None:
-            store.check_model(embedder.name, embedder.dim)
+        store = open_store(os.fspath(path), readonly=readonly, options=options)
+        try:
+            if model is not None:
+                from jointspace.models import canonical_model_name
+
+                store.check_model(canonical_model_name(model))
+            if embedder is not None:
+                store.check_model(embedder.name, embedder.dim)
+        except BaseException:
+            store.close()  # a refused open must not keep the collection (or its lock) open
+            raise
         return cls(store, embedder)
 
     def close(self) -> None:
@@ -74,8 +89,14 @@ class Collection:
         self.close()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
+        """The local directory holding the collection; None when it lives on a server."""
         return self.store.directory
+
+    @property
+    def location(self) -> str:
+        """What names the collection: its directory or URI (without credentials)."""
+        return self.store.location
 
     @property
     def embedder(self) -> Embedder:
@@ -90,18 +111,22 @@ class Collection:
     # --- writing ------------------------------------------------------------------------
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
             fast_decode: bool = False, max_pixels: int | None = None, prune: bool | None = None,
-            progress: ProgressFn | None = None, lock_timeout: float = 0.0,
-            engine: Engine | None = None, **source_options: Any) -> IndexReport:
+            prune_all: bool = False, progress: ProgressFn | None = None,
+            lock_timeout: float = 0.0, engine: Engine | None = None,
+            **source_options: Any) -> IndexReport:
         """Sync ``source`` (folder, manifest, file, list of files, or a Source) into the collection.
 
         New and changed files are embedded, unchanged ones skipped, and — for folders and
-        manifests — files gone from the source removed. Bad files become error records.
+        manifests — files gone from the source removed, unless that would remove more than half
+        of the source's items (an emptied manifest, an unmounted folder): then they are kept and
+        the report warns, until ``prune_all=True``. Items removed with :meth:`remove` stay out
+        while their file is unchanged. Bad files become error records.
         ``engine`` runs decode and embed (default: this process; ``engines.load_engine("ray")``
         for a Ray cluster); this process stays the single writer either way.
         """
         src = _as_source(source, source_options)
         opts = SyncOptions(batch_size=batch_size, workers=workers, max_pixels=max_pixels,
-                           fast_decode=fast_decode, prune=prune)
+                           fast_decode=fast_decode, prune=prune, prune_all=prune_all)
         with self.store.writer(lock_timeout):
             report = sync_source(self.store, self.embedder, src, opts, progress, engine)
             self.store.save_index()
@@ -115,16 +140,23 @@ class Collection:
 
     def remove(self, ids: Sequence[int] = (), *, where: WhereInput = None,
                lock_timeout: float = 0.0) -> int:
-        """Remove items by id and/or by filter; returns how many were removed."""
+        """Remove items by id and/or by filter; returns how many were removed.
+
+        Re-indexing their folder or manifest leaves them out while their file is unchanged
+        (indexing the file by name, or changing it, brings it back).
+        """
+        from jointspace.query import exclusions
         from jointspace.store.base import WriteBatch
 
-        targets = {int(i) for i in ids}
+        targets = set(item_ids(ids))
         flt = parse_filter(where)
+        if where is not None and flt is None:  # "" would silently remove nothing
+            raise BadInputError("the remove filter is empty", hint="e.g. --where 'label = cat'")
         if flt is not None:
-            with self.store.truth.transaction() as conn:
-                targets |= set(self.store.truth.filter_ids(flt, conn).tolist())
+            targets |= set(self.store.filter_ids(flt).tolist())
         existing = [it.id for it in self.store.get(sorted(targets))]
         with self.store.writer(lock_timeout):
+            exclusions.record(self.store, existing)
             self.store.write(WriteBatch(deletes=existing))
             self.store.save_index()
         return len(existing)
@@ -147,7 +179,7 @@ class Collection:
                 canonical_json(dict(fields))
             except (TypeError, ValueError) as exc:  # NaN, objects: not storable as JSON
                 raise BadInputError(f"annotation values must be JSON data ({exc})") from None
-        existing = {it.id for it in self.store.get([int(i) for i in updates])}
+        existing = {it.id for it in self.store.get(item_ids(updates))}
         patches = [(int(i), dict(f)) for i, f in updates.items() if int(i) in existing]
         with self.store.writer(lock_timeout):
             self.store.write(WriteBatch(annotations=patches))
@@ -204,14 +236,14 @@ class Collection:
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored unit vector of an item."""
-        vecs = self.store.vectors([int(item_id)])
+        vecs = self.store.vectors(_known_ids([item_id]))
         if len(vecs) == 0:
             raise NotFoundError(f"no item with id {item_id}")
         return vecs[0]
 
     def get(self, item_id: int) -> Hit:
         """An item as a Hit with score 1.0 (no query involved)."""
-        hits = self._hits([(int(item_id), 1.0)])
+        hits = self._hits([(i, 1.0) for i in _known_ids([item_id])])
         if not hits:
             raise NotFoundError(f"no item with id {item_id}")
         return hits[0]
@@ -227,17 +259,8 @@ class Collection:
         """Count, model, dim and the state of the collection."""
         import jointspace
 
-        meta = self.store.truth.get_meta()
-        with self.store.truth.transaction() as c:
-            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
-            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
-        return {
-            "path": str(self.path), "count": sum(kinds.values()), "model": self.store.model,
-            "dim": self.store.dim, "index": self.store.index_kind, "kinds": kinds,
-            "errors": n_errors, "seq": int(meta.get("seq", 0)), "format": self.store.truth.schema_version(),
-            "size_bytes": size, "jointspace_version": jointspace.__version__,
-        }
+        return self.store.info() | {"model": self.store.model, "dim": self.store.dim,
+                                    "jointspace_version": jointspace.__version__}
 
     # --- helpers ------------------------------------------------------------------------
     def _hybrid(self, query: np.ndarray, text: str, method: str, *, k: int, offset: int,
@@ -251,13 +274,17 @@ class Collection:
         flt = _with_kind(parse_filter(where), kind)
         depth = max(settings.depth, k + offset + 1)
         dense = self.store.search(query[None, :], depth, flt)[0]
-        allowed = None
-        if flt is not None:
-            with self.store.truth.transaction() as conn:
-                allowed = self.store.truth.filter_ids(flt, conn)
-        if self._keywords is None:
-            self._keywords = CollectionKeywords(self.store)
-        keyword = self._keywords.search(text, depth, allowed)
+        keyword = self.store.keyword_search(text, depth, flt)
+        if keyword is None:  # the backend has no keyword index: keep one beside it
+            if self._keywords is None:
+                self._keywords = CollectionKeywords(self.store)
+            if not self._keywords.index().has_words:
+                raise BadInputError("hybrid search needs texts, and no item of this collection "
+                                    "has text, a caption or string metadata",
+                                    hint="search without --hybrid, or index a manifest with a "
+                                         "--text-column")
+            allowed = self.store.filter_ids(flt) if flt is not None else None
+            keyword = self._keywords.search(text, depth, allowed)
         ids, scores = hybrid_fuse(([i for i, _ in dense], np.array([s for _, s in dense])),
                                   keyword, k + offset + 1, settings)
         pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i != exclude]
@@ -311,6 +338,33 @@ def _with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
         raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
     clauses = (flt.clauses if flt else ()) + (Clause("kind", "=", kind),)
     return Filter(clauses)
+
+
+MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY
+
+
+def item_ids(ids: Any) -> list[int]:
+    """``ids`` as ints, refusing what cannot be an item id (SQLite ids are 1..2^63-1)."""
+    out = []
+    for i in ids:
+        try:
+            n = int(i)
+        except (TypeError, ValueError):
+            raise BadInputError(f"item id {i!r} is not an integer") from None
+        if not 1 <= n <= MAX_ITEM_ID:
+            raise BadInputError(f"item id {n} is out of range",
+                                hint="item ids are the integers 1..2^63-1 that search returns")
+        out.append(n)
+    return out
+
+
+def _known_ids(ids: Any) -> list[int]:
+    """``item_ids(ids)`` for a lookup: an id out of range is simply not there (NotFoundError)."""
+    try:
+        return item_ids(ids)
+    except BadInputError:
+        raise NotFoundError(f"no item with id {list(ids)[0]}",
+                            hint="item ids are the integers 1..2^63-1 that search returns") from None
 
 
 def _check_k(k: int, offset: int) -> None:

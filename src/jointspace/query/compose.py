@@ -21,6 +21,10 @@ def compose(
     """
     if not positives:
         raise BadInputError("a query needs at least one positive term (text, image or item)")
+    weights = [w for _, w in positives] + [w for _, w in negatives]
+    if not all(isinstance(w, (int, float)) and np.isfinite(w) for w in weights):
+        raise BadInputError(f"query weights must be finite numbers, got {weights}",
+                            hint="e.g. --image-weight 0.5 --text-weight 1")
     total = sum(w * v for v, w in positives) - sum(w * v for v, w in negatives)
     total = np.asarray(total, dtype=np.float32)
     if not np.isfinite(total).all() or float(np.linalg.norm(total)) < 1e-6:

@@ -8,20 +8,22 @@ stopped.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jointspace.engines.base import Embedded, EmbeddedBatch, Engine
 from jointspace.engines.local import LocalEngine
 from jointspace.ingest.items import IMAGE, TEXT, FileError, SourceItem
 from jointspace.ingest.pipeline import Prepared
 from jointspace.models.base import Embedder
-from jointspace.store.base import Fingerprint, NewItem, WriteBatch
-from jointspace.store.sqlite import canonical_json
+from jointspace.query import exclusions
+from jointspace.store.base import Fingerprint, NewItem, WriteBatch, canonical_json
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
+PATH_BYTES = "path_bytes"  # metadata: the exact bytes (base64) of a file name that is not UTF-8
 
 
 @dataclass
@@ -34,15 +36,20 @@ class IndexReport:
     removed: int = 0
     failed: int = 0
     truncated: int = 0  # texts over the model's token limit: embedded from their beginning
+    scanned: int = 0  # items the source listed (errors apart)
+    excluded: int = 0  # removed by hand earlier and unchanged since: left out
+    prune_refused: int = 0  # items gone from the source but kept (too many at once)
     seconds: float = 0.0
     errors: list[FileError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
             "removed": self.removed, "failed": self.failed, "truncated": self.truncated,
+            "scanned": self.scanned, "excluded": self.excluded, "prune_refused": self.prune_refused,
             "seconds": round(self.seconds, 3),
-            "errors": [e.to_dict() for e in self.errors],
+            "errors": [e.to_dict() for e in self.errors], "warnings": list(self.warnings),
         }
 
 
@@ -53,6 +60,8 @@ class SyncOptions:
     max_pixels: int | None = None
     fast_decode: bool = False
     prune: bool | None = None  # None: the source decides
+    prune_all: bool = False  # prune even when most of the source's items would go
+    max_prune_share: float = 0.5  # above this share of a source's items, pruning waits
 
 
 def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
@@ -66,6 +75,12 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     report = IndexReport()
     scanned = [_storable(s) for s in source.scan()]
     items = [s for s in scanned if isinstance(s, SourceItem)]
+    listing = bool(getattr(source, "prune", False))  # a folder or manifest, re-listed each time
+    excluded = exclusions.load(store).get(source.id, {}) if listing else {}
+    skipped = {it.key for it in items if it.key in excluded
+               and exclusions.unchanged(it, excluded[it.key])}
+    report.excluded, report.scanned = len(skipped), len(items)
+    items = [it for it in items if it.key not in skipped]
     pending = WriteBatch()
     for err in (s for s in scanned if isinstance(s, FileError)):
         _fail(report, pending, source.id, err.path, err.path, err.reason)
@@ -75,12 +90,14 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     for it in items:
         fp = fingerprints.get(it.key)
         if fp is not None and it.path is not None and _same_stat(it.path, fp):
-            report.unchanged += 1
-            _touch_if_meta_changed(pending, it, fp)
+            if _touch_if_meta_changed(pending, it, fp):
+                report.updated += 1  # same file, new metadata or caption: stored, not re-embedded
+            else:
+                report.unchanged += 1
         else:
             to_embed.append(it)
     total = len(items)
-    done = report.unchanged
+    done = report.unchanged + report.updated  # metadata-only updates need no embedding
     if progress:
         progress(done, total)
 
@@ -99,10 +116,24 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
     prune = source.prune if opts.prune is None else opts.prune
     if prune:
         seen = {it.key for it in items} | {s.path for s in scanned if isinstance(s, FileError)}
-        gone = [i for key, i in store.keys_of_source(source.id).items() if key not in seen]
-        pending.deletes += gone
-        report.removed += len(gone)
+        present = store.keys_of_source(source.id)
+        gone = [i for key, i in present.items() if key not in seen]
+        if gone and not opts.prune_all and len(gone) > opts.max_prune_share * len(present):
+            report.prune_refused = len(gone)
+            report.warnings.append(
+                f"the source now lists {len(seen)} of the {len(present)} items indexed from it; "
+                f"kept the {len(gone)} missing ones instead of removing "
+                f"{len(gone) / len(present):.0%} of them (an emptied manifest or an unmounted "
+                "folder?); pass --prune-all (prune_all=True) to remove them")
+        else:
+            pending.deletes += gone
+            report.removed += len(gone)
     store.write(pending)
+    if excluded:
+        exclusions.forget(store, source.id, [it.key for it in items if it.key in excluded])
+    if not report.scanned:
+        report.warnings.append(f"the source {source.id} yielded no items"
+                               + (f" ({report.failed} error(s))" if report.failed else ""))
     report.seconds = time.perf_counter() - start
     return report
 
@@ -122,11 +153,14 @@ def _write_batch(embedded: EmbeddedBatch, fingerprints: dict[str, Fingerprint], 
                 batch.deletes.append(fp.id)
                 report.removed += 1
         elif e.vector is None:
-            report.unchanged += 1  # touched but identical content: keep the vector
-            meta = canonical_json(p.item.metadata)
+            # touched but identical content: keep the vector; new metadata or text still counts
+            meta_changed = canonical_json(p.item.metadata) != fp.metadata
+            if meta_changed or _stored_text(p) != fp.text:
+                report.updated += 1
+            else:
+                report.unchanged += 1
             batch.touches.append((p.item.key, p.size, p.mtime_ns,
-                                  p.item.metadata if meta != fp.metadata else None,
-                                  _stored_text(p)))
+                                  p.item.metadata if meta_changed else None, _stored_text(p)))
         else:
             vectors.append(e)
     vectors.sort(key=lambda e: e.prepared.item.kind != IMAGE)  # stable: images, then texts
@@ -137,7 +171,8 @@ def _write_batch(embedded: EmbeddedBatch, fingerprints: dict[str, Fingerprint], 
         else:
             report.added += 1
         batch.upserts.append(NewItem(
-            key=it.key, source=source, kind=it.kind, vector=e.vector, path=it.path,
+            key=it.key, source=source, kind=it.kind, vector=e.vector,
+            path=printable(it.key if it.member else it.path) if it.path else None,
             text=_stored_text(p), metadata=it.metadata, size=p.size, mtime_ns=p.mtime_ns,
             sha256=p.sha256,
         ))
@@ -150,15 +185,24 @@ def _stored_text(p: Prepared) -> str | None:
 
 
 def _storable(s: SourceItem | FileError) -> SourceItem | FileError:
-    """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8)."""
+    """``s``, or a FileError if SQLite cannot store it (its text must be valid UTF-8).
+
+    A file name that is not UTF-8 (Latin-1 from an old camera, say) is kept: the item stores it
+    with ``\\xNN`` escapes as its key and path, and its exact bytes, base64, in
+    ``metadata["path_bytes"]``; the file itself is read by its real name.
+    """
     if isinstance(s, FileError):
         return s
+    raw = _name_bytes(s.path)
+    if raw is not None:
+        s = replace(s, key=printable(s.key),
+                    metadata={**s.metadata, PATH_BYTES: base64.b64encode(raw).decode("ascii")})
     try:
         meta = canonical_json(s.metadata)
     except (TypeError, ValueError) as exc:
         return FileError(printable(s.path or s.key), f"metadata cannot be stored as JSON ({exc})")
-    for what, value in (("file name", s.path), ("key", s.key), ("text", s.text),
-                        ("metadata", meta)):
+    for what, value in (("file name", printable(s.path) if s.path else None), ("key", s.key),
+                        ("text", s.text), ("metadata", meta)):
         if value is not None and not _is_utf8(value):
             return FileError(printable(s.path or s.key),
                              f"{what} is not valid UTF-8 (undecodable bytes or lone surrogates); "
@@ -174,8 +218,21 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _name_bytes(path: str | None) -> bytes | None:
+    """The bytes of a file name that is not valid UTF-8 (None for a UTF-8 or unencodable one)."""
+    if path is None or _is_utf8(path):
+        return None
+    try:
+        return os.fsencode(path)
+    except UnicodeEncodeError:  # lone surrogates that no file system byte produced
+        return None
+
+
 def printable(text: str) -> str:
-    """``text`` with undecodable bytes / lone surrogates shown as escapes (storable as UTF-8)."""
+    """``text`` if UTF-8, else with undecodable bytes as ``\\xNN`` (lone surrogates ``\\udNNN``)."""
+    raw = _name_bytes(text)
+    if raw is not None:
+        return raw.decode("utf-8", "backslashreplace")
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -195,8 +252,11 @@ def _same_stat(path: str, fp: Fingerprint) -> bool:
     return st.st_size == fp.size and st.st_mtime_ns == fp.mtime_ns
 
 
-def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -> None:
+def _touch_if_meta_changed(batch: WriteBatch, it: SourceItem, fp: Fingerprint) -> bool:
+    """Queue new metadata / caption of an unchanged file; returns whether anything changed."""
     meta = canonical_json(it.metadata)
     text_changed = it.kind == IMAGE and it.text != fp.text
     if meta != fp.metadata or text_changed:
         batch.touches.append((it.key, fp.size, fp.mtime_ns, it.metadata, it.text))
+        return True
+    return False

@@ -1,20 +1,20 @@
-"""A collection's keyword (BM25) index: built from the SQLite truth, kept in step with its seq.
+"""A collection's keyword (BM25) index, for stores without one of their own; kept in step with seq.
 
 bm25s cannot add or delete documents, so the index is rebuilt when the collection has changed
-since it was built. It is cached in memory and, when the collection is writable, on disk under
-``DIR/keywords/`` tagged with the seq it reflects.
+since it was built. It is built from ``store.keyword_inputs()``, cached in memory and, when the
+store offers a cache directory, on disk under ``DIR/keywords/`` tagged with the seq it reflects
+(written only when the store is writable).
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from jointspace.errors import JointspaceError
-from jointspace.query.bm25 import KeywordIndex, keyword_text
-from jointspace.store.sqlite import merged_metadata
+from jointspace.query.bm25 import KeywordIndex
+from jointspace.store.base import Store
 
 KEYWORD_DIR = "keywords"
 
@@ -22,7 +22,7 @@ KEYWORD_DIR = "keywords"
 class CollectionKeywords:
     """Lazily built keyword index over a store's item texts and string metadata."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._index: KeywordIndex | None = None
         self._seq = -1
@@ -30,10 +30,9 @@ class CollectionKeywords:
 
     def index(self) -> KeywordIndex:
         with self._lock:
-            seq = self.store.truth.seq()
+            seq = self.store.seq()
             if self._index is None or self._seq != seq:
-                self._index = self._load(seq) or self._build(seq)
-                self._seq = seq
+                self._index, self._seq = self._load(seq) or self._build()
             return self._index
 
     def search(self, query: str, depth: int, allowed: np.ndarray | None) -> tuple[list, np.ndarray]:
@@ -50,27 +49,27 @@ class CollectionKeywords:
         order = np.argsort(-scores, kind="stable")[:depth]
         return ids[order].tolist(), scores[order]
 
-    def _build(self, seq: int) -> KeywordIndex:
-        with self.store.truth.transaction() as conn:
-            seq = self.store.truth.seq(conn)
-            rows = conn.execute("SELECT id, text, metadata, annotations FROM items ORDER BY id")
-            rows = rows.fetchall()
-        index = KeywordIndex.build([r[0] for r in rows],
-                                   [keyword_text(r[1], merged_metadata(r[2], r[3])) for r in rows])
-        if not self.store.truth.readonly:
+    def _build(self) -> tuple[KeywordIndex, int]:
+        inputs = self.store.keyword_inputs()
+        index = KeywordIndex.build(inputs.ids, inputs.texts)
+        cache = self.store.cache_dir()
+        if cache is not None and not self.store.readonly:
             try:
-                directory = self.store.directory / KEYWORD_DIR
+                directory = cache / KEYWORD_DIR
                 index.save(directory)
-                (directory / "seq").write_text(str(seq))
+                (directory / "seq").write_text(str(inputs.seq))
             except OSError:
                 pass  # a cache only: a read-only or full disk just means rebuilding next time
-        return index
+        return index, inputs.seq
 
-    def _load(self, seq: int) -> KeywordIndex | None:
-        directory: Path = self.store.directory / KEYWORD_DIR
+    def _load(self, seq: int) -> tuple[KeywordIndex, int] | None:
+        cache = self.store.cache_dir()
+        if cache is None:
+            return None
+        directory = cache / KEYWORD_DIR
         try:
             if int((directory / "seq").read_text()) != seq:
                 return None
-            return KeywordIndex.load(directory)
+            return KeywordIndex.load(directory), seq
         except (OSError, ValueError, JointspaceError):  # missing, stale or damaged: rebuild
             return None

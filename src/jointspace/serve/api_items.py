@@ -200,6 +200,9 @@ def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[s
     uploads = [(name, read_upload(f)) for name, f in files]
     for filename, data in uploads:  # all or nothing: nothing is stored if one file is bad
         decode_upload(data, max_pixels=max_pixels, name=filename)
+    if served.collection.path is None:  # a collection on a Qdrant server: no folder of ours
+        raise BadInputError("uploads are stored beside the collection, which lives on a server",
+                            hint="index the files with `jointspace index` from where they are")
     written: list[Path] = []
     try:
         items = store_uploads(served.collection.path / UPLOAD_DIR, uploads, meta, written)

@@ -20,6 +20,7 @@ from jointspace.serve.classify import ClassifierCache
 from jointspace.serve.connections import ConnectionGuard
 from jointspace.serve.settings import ServeSettings
 from jointspace.serve.thumbs import ThumbnailCache
+from jointspace.store.registry import LOCAL, default_name, scheme_of
 
 T = TypeVar("T")
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
@@ -34,12 +35,12 @@ class Served:
     writable: bool
 
 
-def parse_collection_arg(arg: str) -> tuple[str | None, Path]:
-    """``NAME=DIR`` or ``DIR`` (the name is then the directory's name)."""
-    name, sep, path = arg.partition("=")
-    if sep and name and not os.path.exists(arg):
-        return name, Path(path)
-    return None, Path(arg)
+def parse_collection_arg(arg: str) -> tuple[str | None, Path | str]:
+    """``NAME=LOCATION`` or ``LOCATION`` (a directory, or a URI such as ``qdrant://H:6333/N``)."""
+    name, sep, location = arg.partition("=")
+    if not (sep and name and not os.path.exists(arg) and ":" not in name):
+        name, location = None, arg
+    return name, location if scheme_of(location) != LOCAL else Path(location)
 
 
 class ServeState:
@@ -81,16 +82,17 @@ class ServeState:
             raise BadInputError("no collection to serve", hint="jointspace serve DIR [DIR...]")
         return state
 
-    def add_collection(self, path: Path, *, name: str | None = None,
+    def add_collection(self, path: Path | str, *, name: str | None = None,
                        writable: bool = False) -> Served:
-        """Open a collection; collections built with the same model share one loaded model."""
+        """Open a collection (a directory or a URI such as ``qdrant://HOST:6333/NAME``);
+        collections built with the same model share one loaded model."""
         opened = Collection.open(path, readonly=not writable)
         try:
             col = Collection(opened.store, self.embedder_for(opened.store.model))
         except BaseException:
             opened.close()
             raise
-        name = self._unique_name(name or Path(path).resolve().name)
+        name = self._unique_name(name or default_name(path))
         served = Served(name, col, writable)
         self.collections[name] = served
         return served

@@ -7,13 +7,67 @@ is the embedded implementation; other backends (e.g. Qdrant) implement the same 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from jointspace.store.filters import Filter
+
+
+def check_model(location: str, built: tuple[str, int], model: str, dim: int | None,
+                hint: str) -> None:
+    """Raise ModelMismatchError unless ``model`` (and ``dim``) is what the collection was built
+    with (``built``: its model and dim)."""
+    from jointspace.errors import ModelMismatchError
+
+    if model != built[0] or (dim is not None and dim != built[1]):
+        raise ModelMismatchError(
+            f"collection {location} was built with {built[0]} (dim {built[1]}); "
+            f"refusing to mix in {model}" + (f" (dim {dim})" if dim is not None else ""),
+            hint=hint)
+
+
+def check_dims(batch: WriteBatch, dim: int) -> None:
+    """Refuse a batch whose vectors do not have the collection's dim."""
+    from jointspace.errors import ModelMismatchError
+
+    for item in batch.upserts:
+        if item.vector.shape != (dim,):
+            raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim {dim} "
+                                     "collection")
+
+
+# allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail on
+# every row-scanning filter of the collection. One encoder: json.dumps with options builds a new
+# one per call, which dominated bulk imports.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False)
+
+
+def canonical_json(value: dict) -> str:
+    """The one JSON form of metadata that change detection compares (keys sorted, compact)."""
+    return _CANONICAL.encode(value)
+
+
+def merged_metadata(metadata: dict[str, Any], annotations: dict[str, Any]) -> dict[str, Any]:
+    """The metadata an item shows: the source's, overridden by annotations."""
+    return {**metadata, **annotations}
+
+
+def keyword_text(text: str | None, metadata: dict[str, Any] | None = None) -> str:
+    """The keyword field of an item: its text (caption) plus its string / list-of-string metadata."""
+    parts = [text] if text else []
+    for value in (metadata or {}).values():
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list | tuple):
+            parts.extend(v for v in value if isinstance(v, str))
+    return "\n".join(parts)
 
 
 @dataclass
@@ -66,6 +120,24 @@ class StateBlob:
 
 
 @dataclass
+class ItemPage:
+    """Stored items as written (source metadata, annotations apart, fingerprints): for copying."""
+
+    ids: list[int]
+    items: list[NewItem]  # each with its vector
+    annotations: list[dict[str, Any]]
+
+
+@dataclass
+class KeywordInputs:
+    """What a keyword index is built from, and the seq it reflects (its change marker)."""
+
+    seq: int
+    ids: list[int]
+    texts: list[str]  # keyword_text(text, metadata) per id
+
+
+@dataclass
 class WriteBatch:
     """Everything one atomic commit changes."""
 
@@ -86,28 +158,78 @@ class WriteBatch:
 
 
 class Store(Protocol):
-    """Durable items + vector search."""
+    """Durable items + vector search: the only door to storage for everything above ``store/``.
+
+    ``location`` is what names the collection (a directory, a ``qdrant://`` URI...).
+    """
 
     model: str
     dim: int
+    location: str
+    readonly: bool
+    directory: Path | None  # the local directory holding it; None when it lives on a server
 
     def count(self) -> int: ...
+
+    def check_model(self, model: str, dim: int | None = None) -> None:
+        """Raise ModelMismatchError unless the collection was built with ``model`` (and ``dim``)."""
+        ...
 
     def fingerprints(self, keys: Sequence[str]) -> dict[str, Fingerprint]: ...
 
     def keys_of_source(self, source: str) -> dict[str, int]: ...
 
+    def writer(self, timeout: float = 0.0) -> AbstractContextManager[Any]:
+        """Hold the right to write for the block (waiting up to ``timeout`` seconds)."""
+        ...
+
     def write(self, batch: WriteBatch) -> None: ...
+
+    def save_index(self) -> None:
+        """Persist derived index structures after writes (a no-op where the backend keeps them)."""
+        ...
 
     def search(
         self, queries: np.ndarray, k: int, where: Filter | None = None
     ) -> list[list[tuple[int, float]]]: ...
+
+    def filter_ids(self, where: Filter) -> np.ndarray:
+        """Ids of every item matching ``where`` (int64, ascending)."""
+        ...
+
+    def scan_vectors(self, where: Filter | None = None,
+                     batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every (matching) item's (ids, vectors) in batches of at most ``batch``, by id."""
+        ...
+
+    def scan_items(self, batch: int = 1024) -> Iterator[ItemPage]:
+        """Every item as written, with its vector, in pages by id (for copying a collection)."""
+        ...
+
+    def keyword_inputs(self) -> KeywordInputs:
+        """Every item's keyword text, for a keyword index built outside the store."""
+        ...
+
+    def keyword_search(self, query: str, depth: int,
+                       where: Filter | None = None) -> tuple[list[int], np.ndarray] | None:
+        """BM25 top ``depth`` (ids, scores > 0) when the backend has a keyword index of its own;
+        None when the caller should build one from :meth:`keyword_inputs`."""
+        ...
+
+    def cache_dir(self) -> Path | None:
+        """A local directory where callers may keep derived files (writing only when the store
+        is not read-only), or None."""
+        ...
 
     def get(self, ids: Sequence[int]) -> list[StoredItem]: ...
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
 
     def errors(self) -> list[tuple[str, str]]: ...
+
+    def info(self) -> dict[str, Any]:
+        """Location, count, kinds, errors, seq, format, index and size as plain data."""
+        ...
 
     def seq(self) -> int:
         """The number of the last committed write batch (grows with every change)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -121,10 +122,10 @@ class VectorIndex:
         """Snapshot atomically: write ``index-<seq>.faiss``, then point ``index.json`` at it."""
         import faiss
 
-        data = faiss.serialize_index(self.index).tobytes()
         name = f"index-{self.seq:012d}.faiss"
-        _atomic_write(directory / name, data)
-        meta = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "seq": self.seq,
+        # straight to the file, then hashed from it: no in-memory copy of a multi-GB index
+        digest = _atomic_write(directory / name, lambda tmp: faiss.write_index(self.index, tmp))
+        meta = {"file": name, "sha256": digest, "seq": self.seq,
                 "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
@@ -189,12 +190,22 @@ def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
+    """Write ``data`` (bytes, or a function writing the file it is given) atomically and
+    durably; returns the file's sha256."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        if callable(data):
+            try:
+                data(str(tmp))
+            except RuntimeError as exc:  # faiss reports a failed write (disk full...) this way
+                raise OSError(f"writing {tmp} failed: {exc}") from exc
+        else:
+            tmp.write_bytes(data)
+        digest = hashlib.sha256()
+        with open(tmp, "rb+") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -206,3 +217,4 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return digest.hexdigest()

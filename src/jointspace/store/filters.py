@@ -15,17 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from jointspace.errors import FilterSyntaxError
+from jointspace.store.filter_syntax import parse_expression
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in")
+CONTAINS = "contains"  # list membership: its own AST node, Contains
 _SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 COLUMNS = {"id", "kind", "source", "path", "key"}  # filterable item columns; the rest is metadata
-_FIELD = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_FIELD_RE = re.compile(rf"^{_FIELD}$")
-_CLAUSE_RE = re.compile(
-    rf"^\s*(?P<field>{_FIELD})\s*(?P<op>not\s+in\b|in\b|==|!=|<=|>=|=|<|>)\s*(?P<value>.*?)\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-_TOKEN_RE = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^,()\s][^,()]*?)\s*(?:,|$)""")
+_BAD_NAME_CHARS = re.compile(r'["\\\x00-\x1f\x7f]')
 MAX_VALUES = 10_000
 
 
@@ -37,8 +33,18 @@ class Clause:
 
 
 @dataclass(frozen=True)
+class Contains:
+    """``field contains value``: a list-valued metadata field holds ``value`` (type-strict, like
+    ``=``); a scalar field matches when it equals ``value``. ``op`` is a fixed tag."""
+
+    field: str
+    value: Any  # a scalar, never None
+    op: str = "contains"
+
+
+@dataclass(frozen=True)
 class Filter:
-    clauses: tuple[Clause, ...]
+    clauses: tuple[Clause | Contains, ...]
 
     def to_sql(self) -> tuple[str, list[Any]]:
         """A SQL boolean expression over the ``items`` table and its parameters.
@@ -49,11 +55,19 @@ class Filter:
         """
         parts, params = [], []
         for c in self.clauses:
+            if isinstance(c, Contains):
+                path = _json_path(c.field)
+                doc = "CASE WHEN json_type(annotations, ?) IS NOT NULL THEN annotations ELSE " \
+                      "metadata END"
+                parts.append(f"EXISTS (SELECT 1 FROM json_each({doc}, ?) AS j WHERE j.value = ? "
+                             "AND j.type NOT IN ('object', 'array'))")
+                params += [path, path, c.value]
+                continue
             if c.field in COLUMNS:
                 lhs, lhs_params = c.field, []
             else:  # annotations override the source's metadata, as in what items show
                 lhs = "COALESCE(json_extract(annotations, ?), json_extract(metadata, ?))"
-                path = "$." + ".".join(f'"{p}"' for p in c.field.split("."))
+                path = _json_path(c.field)
                 lhs_params = [path, path]
             if c.op in ("in", "not in"):
                 values = [v for v in c.value if v is not None]
@@ -89,96 +103,21 @@ def parse_filter(where: str | Mapping[str, Any] | Iterable[str] | Filter | None)
         return Filter(tuple(_clauses_from_dict(where)))
     if isinstance(where, str):
         where = [where]
-    clauses: list[Clause] = []
+    clauses: list[Clause | Contains] = []
     for expr in where:
         if not isinstance(expr, str):
             raise FilterSyntaxError(f"filter must be a string, got {type(expr).__name__}")
-        for part in _split_and(expr):
-            clauses.append(_parse_clause(part))
+        for field, op, value, column in parse_expression(expr):
+            try:
+                clauses.append(_clause(field, op, value))
+            except FilterSyntaxError as exc:
+                raise FilterSyntaxError(f"{exc.message} (in {expr!r} at column {column})",
+                                        hint=exc.hint) from None
     return Filter(tuple(clauses)) if clauses else None
 
 
-def _split_and(expr: str) -> list[str]:
-    # split on ' and ' outside quotes and parentheses
-    parts, buf, quote, depth = [], [], None, 0
-    i = 0
-    while i < len(expr):
-        ch = expr[i]
-        if quote:
-            buf.append(ch)
-            if ch == "\\" and i + 1 < len(expr):
-                buf.append(expr[i + 1])
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-            buf.append(ch)
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-            buf.append(ch)
-        elif depth == 0 and expr[i : i + 5].lower() == " and ":
-            parts.append("".join(buf))
-            buf = []
-            i += 4
-        else:
-            buf.append(ch)
-        i += 1
-    parts.append("".join(buf))
-    return [p for p in (p.strip() for p in parts) if p]
-
-
-def _parse_clause(text: str) -> Clause:
-    m = _CLAUSE_RE.match(text)
-    if not m:
-        raise FilterSyntaxError(
-            f"cannot parse filter {text!r}",
-            hint="use FIELD OP VALUE with OP one of = != < <= > >= in, e.g. 'year>=2015' "
-            "or 'label in (cat, dog)'",
-        )
-    field, value = m["field"], m["value"]
-    op = " ".join(m["op"].lower().split())
-    op = "=" if op == "==" else op
-    if op in ("in", "not in"):
-        if not (value.startswith("(") and value.endswith(")")):
-            raise FilterSyntaxError(f"{text!r}: 'in' needs a parenthesised list, e.g. (a, b)")
-        return _clause(field, op, _parse_list(value[1:-1], text))
-    if not value:
-        raise FilterSyntaxError(f"{text!r}: missing value after {op!r}")
-    if value[0] in "=<>!":
-        raise FilterSyntaxError(f"{text!r}: unexpected {value[0]!r} after {op!r}",
-                                hint="quote the value if it really starts with that character")
-    return _clause(field, op, _parse_value(value))
-
-
-def _parse_list(body: str, text: str) -> tuple[Any, ...]:
-    if not body.strip():
-        raise FilterSyntaxError(f"{text!r}: empty list")
-    values, pos = [], 0
-    while pos < len(body):
-        m = _TOKEN_RE.match(body, pos)
-        if not m or m.end() == pos:
-            raise FilterSyntaxError(f"{text!r}: cannot parse list near {body[pos:pos + 20]!r}")
-        values.append(_parse_value(m.group(1)))
-        pos = m.end()
-    return tuple(values)
-
-
-def _parse_value(raw: str) -> Any:
-    raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        return re.sub(r"\\(.)", r"\1", raw[1:-1])
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
+def _json_path(field: str) -> str:
+    return "$." + ".".join(f'"{p}"' for p in field.split("."))
 
 
 def _clauses_from_dict(where: Mapping[str, Any]) -> Iterable[Clause]:
@@ -192,13 +131,21 @@ def _clauses_from_dict(where: Mapping[str, Any]) -> Iterable[Clause]:
             yield _clause(field, "=", cond)
 
 
-def _clause(field: str, op: str, value: Any) -> Clause:
-    if not isinstance(field, str) or not _FIELD_RE.match(field):
+def _clause(field: str, op: str, value: Any) -> Clause | Contains:
+    if not _valid_field(field):
         raise FilterSyntaxError(
-            f"invalid field name {field!r}", hint="fields are letters, digits, _ and dots"
-        )
+            f"invalid field name {field!r}",
+            hint='unquoted names are letters, digits and _ joined by dots (a.b); quote other '
+                 'names: "my field" = 1 (no quotes, backslashes or control characters inside)')
+    if op == CONTAINS:
+        _check_scalar(field, value)
+        if value is None or field in COLUMNS:
+            raise FilterSyntaxError(f"{field} contains {value!r}: 'contains' takes a value and "
+                                    "works on metadata fields", hint="e.g. labels contains cat")
+        return Contains(field, value)
     if op not in OPS:
-        raise FilterSyntaxError(f"unknown operator {op!r}", hint=f"use one of {', '.join(OPS)}")
+        raise FilterSyntaxError(f"unknown operator {op!r}",
+                                hint=f"use one of {', '.join(OPS)}, {CONTAINS}")
     if op in ("in", "not in"):
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise FilterSyntaxError(f"{field} {op}: needs a list of values")
@@ -214,12 +161,23 @@ def _clause(field: str, op: str, value: Any) -> Clause:
     return Clause(field, op, value)
 
 
+def _valid_field(field: Any) -> bool:
+    """Dotted path of non-empty names; a name is an identifier, or anything printable but quotes."""
+    if not isinstance(field, str) or not field or len(field) > 256:
+        return False
+    parts = field.split(".")
+    if len(parts) == 1 and not field.isidentifier():
+        return not _BAD_NAME_CHARS.search(field) and field.strip() == field
+    return all(p.isidentifier() for p in parts)
+
+
 def _check_scalar(field: str, value: Any) -> None:
     if value is not None and not isinstance(value, (str, int, float, bool)):
         raise FilterSyntaxError(f"{field}: unsupported value type {type(value).__name__}")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
         raise FilterSyntaxError(f"{field}: integer out of range")
     if isinstance(value, float) and not math.isfinite(value):
-        raise FilterSyntaxError(f"{field}: non-finite number {value!r}")
+        raise FilterSyntaxError(f"{field}: non-finite number {value!r}",
+                                hint=f'to match the text, quote it: {field} = "{value!r}"')
     if isinstance(value, str) and "\x00" in value:
         raise FilterSyntaxError(f"{field}: NUL byte in value")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -19,13 +20,23 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.errors import (
+    BadInputError,
     CollectionError,
     CollectionLockedError,
     CollectionNotFoundError,
     CorruptCollectionError,
-    ModelMismatchError,
 )
-from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
+from jointspace.store.base import (
+    Fingerprint,
+    ItemPage,
+    KeywordInputs,
+    NewItem,
+    StateBlob,
+    StoredItem,
+    WriteBatch,
+    check_dims,
+    check_model,
+)
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
 from jointspace.store.sqlite import SqliteTruth
@@ -35,11 +46,20 @@ LOCK_FILE = "write.lock"
 PURGED_KEY = "tombstones_purged"  # meta: tombstones up to this seq were compacted away
 
 
+def check_index_kind(index: str) -> None:
+    """Refuse an index kind faiss_index does not build."""
+    if index not in INDEX_KINDS:
+        raise BadInputError(f"unknown index kind {index!r}",
+                            hint=f"use one of {', '.join(INDEX_KINDS)}")
+
+
 class LocalStore:
     """SQLite + faiss in one directory. Safe for many threads; one writing process at a time."""
 
     def __init__(self, directory: Path, truth: SqliteTruth) -> None:
         self.directory = directory
+        self.location = str(directory)
+        self.readonly = truth.readonly
         self.truth = truth
         meta = truth.get_meta()
         try:
@@ -59,9 +79,14 @@ class LocalStore:
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, directory: Path, model: str, dim: int, index: str = FLAT) -> LocalStore:
-        if index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {INDEX_KINDS}")
-        directory.mkdir(parents=True, exist_ok=True)
+        check_index_kind(index)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CollectionError(
+                f"cannot create a collection at {directory}: {exc.strerror or exc}",
+                hint="choose a --collection directory you can write to (not an existing file)",
+            ) from exc
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:
@@ -85,12 +110,8 @@ class LocalStore:
         return cls(directory, SqliteTruth(directory / DB_FILE, readonly=readonly))
 
     def check_model(self, model: str, dim: int | None = None) -> None:
-        if model != self.model or (dim is not None and dim != self.dim):
-            raise ModelMismatchError(
-                f"collection {self.directory} was built with {self.model} (dim {self.dim}); "
-                f"refusing to mix in {model}" + (f" (dim {dim})" if dim is not None else ""),
-                hint="use a new --collection directory for a different model",
-            )
+        check_model(self.location, (self.model, self.dim), model, dim,
+                    hint="use a new --collection directory for a different model")
 
     def close(self) -> None:
         self.release_writer()
@@ -144,10 +165,7 @@ class LocalStore:
         """Commit one batch atomically (caller holds the writer lock)."""
         if self._lock_fd is None:
             raise CollectionLockedError("write() needs the writer lock; use `with store.writer():`")
-        for item in batch.upserts:
-            if item.vector.shape != (self.dim,):
-                raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim "
-                                         f"{self.dim} collection")
+        check_dims(batch, self.dim)
         if batch:
             self.truth.write(batch)
 
@@ -196,6 +214,45 @@ class LocalStore:
             for id_row, score_row in zip(ids, scores)
         ]
 
+    def filter_ids(self, where: Filter) -> np.ndarray:
+        with self.truth.transaction() as conn:
+            return np.sort(self.truth.filter_ids(where, conn))
+
+    def scan_vectors(self, where: Filter | None = None,
+                     batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows in self.truth.scan("vector", where, batch):
+            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+            yield ids, vecs
+
+    def scan_items(self, batch: int = 1024) -> Iterator[ItemPage]:
+        cols = "key, source, kind, path, text, metadata, annotations, size, mtime_ns, sha256, vector"
+        for rows in self.truth.scan(cols, None, batch):
+            items = [NewItem(key=r[1], source=r[2], kind=r[3], path=r[4], text=r[5],
+                             metadata=json.loads(r[6]), size=r[8], mtime_ns=r[9], sha256=r[10],
+                             vector=np.frombuffer(r[11], np.float32)) for r in rows]
+            yield ItemPage([r[0] for r in rows], items, [json.loads(r[7]) for r in rows])
+
+    def keyword_inputs(self) -> KeywordInputs:
+        return self.truth.keyword_inputs()
+
+    def keyword_search(self, query: str, depth: int,
+                       where: Filter | None = None) -> tuple[list[int], np.ndarray] | None:
+        return None  # no keyword index of its own: the caller builds one (query/keywords.py)
+
+    def cache_dir(self) -> Path | None:
+        return self.directory
+
+    def info(self) -> dict[str, object]:
+        meta = self.truth.get_meta()
+        summary = self.truth.summary()
+        size = sum(f.stat().st_size for f in self.directory.iterdir() if f.is_file())
+        return {"path": self.location, "backend": "local",
+                "count": sum(summary["kinds"].values()), "kinds": summary["kinds"],
+                "errors": summary["errors"], "seq": int(meta.get("seq", 0)),
+                "format": self.truth.schema_version(), "index": self.index_kind,
+                "size_bytes": size}
+
     def get(self, ids: Sequence[int]) -> list[StoredItem]:
         return self.truth.get(ids)
 
@@ -243,8 +300,11 @@ class LocalStore:
             self._index = self._build(conn)
             self.rebuilt = True
         elif seq > self._index.seq:
-            ids, vecs, deleted = self.truth.changes_since(self._index.seq, conn)
-            self._index.apply(ids, vecs, deleted)
+            none = np.zeros(0, np.int64)
+            self._index.apply(none, np.zeros((0, self.dim), np.float32),
+                              self.truth.deleted_since(self._index.seq, conn))
+            for ids, vecs in self.truth.changed_pages(self._index.seq, conn):
+                self._index.apply(ids, vecs, none)
             self._index.seq = seq
             if self._index.stale:
                 self._index = self._build(conn)
@@ -252,9 +312,10 @@ class LocalStore:
 
     def _build(self, conn) -> VectorIndex:
         index = VectorIndex(self.dim, self.index_kind)
-        ids, vecs = self.truth.all_vectors(conn)
-        if len(ids):
-            index.apply(ids, vecs, np.zeros(0, np.int64))
+        # page by page: faiss grows its storage in place (realloc), so the peak stays near the
+        # index itself; a preallocated array of everything would double it
+        for ids, vecs in self.truth.changed_pages(-1, conn):
+            index.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
         index.seq = self.truth.seq(conn)
         return index
 

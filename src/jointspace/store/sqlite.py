@@ -2,7 +2,8 @@
 
 Every write batch is a single IMMEDIATE transaction that bumps the ``seq`` counter; items whose
 vector changed carry that seq, deletions leave a tombstone with it. Any reader can therefore bring
-an index snapshot taken at seq ``s`` up to date by replaying ``changes_since(s)``.
+an index snapshot taken at seq ``s`` up to date by replaying ``deleted_since(s)`` and
+``changed_pages(s)``.
 """
 
 from __future__ import annotations
@@ -26,18 +27,19 @@ from jointspace.errors import (
     JointspaceError,
 )
 from jointspace.iters import batched
-from jointspace.store.base import Fingerprint, StateBlob, StoredItem, WriteBatch
+from jointspace.store.base import (
+    Fingerprint,
+    KeywordInputs,
+    StateBlob,
+    StoredItem,
+    WriteBatch,
+    canonical_json,
+    keyword_text,
+)
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
-
-
-def canonical_json(value: dict) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON; stored, they make SQLite's json_extract fail
-    # on every row-scanning filter of the collection
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
 
 
 class SqliteTruth:
@@ -113,19 +115,19 @@ class SqliteTruth:
         now = time.time()
         with self.transaction(write=True) as c:
             seq = self.seq(c) + 1
-            for it in batch.upserts:
-                vec = np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()
-                c.execute(
-                    """INSERT INTO items (key, source, kind, path, text, metadata, size, mtime_ns,
-                        sha256, vector, seq, created_at, updated_at)
-                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-                    ON CONFLICT(key) DO UPDATE SET source=excluded.source, kind=excluded.kind,
-                        path=excluded.path, text=excluded.text, metadata=excluded.metadata,
-                        size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,
-                        vector=excluded.vector, seq=excluded.seq, updated_at=excluded.updated_at""",
-                    (it.key, it.source, it.kind, it.path, it.text, canonical_json(it.metadata),
-                     it.size, it.mtime_ns, it.sha256, vec, seq, now, now),
-                )
+            c.executemany(
+                """INSERT INTO items (key, source, kind, path, text, metadata, size, mtime_ns,
+                    sha256, vector, seq, created_at, updated_at)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(key) DO UPDATE SET source=excluded.source, kind=excluded.kind,
+                    path=excluded.path, text=excluded.text, metadata=excluded.metadata,
+                    size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,
+                    vector=excluded.vector, seq=excluded.seq, updated_at=excluded.updated_at""",
+                [(it.key, it.source, it.kind, it.path, it.text, canonical_json(it.metadata),
+                  it.size, it.mtime_ns, it.sha256,
+                  np.ascontiguousarray(it.vector, dtype=np.float32).tobytes(), seq, now, now)
+                 for it in batch.upserts],
+            )
             for key, size, mtime_ns, metadata, text in batch.touches:
                 c.execute(
                     """UPDATE items SET size=?, mtime_ns=?, updated_at=?,
@@ -172,15 +174,24 @@ class SqliteTruth:
             rows = self.conn.execute("SELECT key, id FROM items WHERE source=?", (source,))
             return dict(rows.fetchall())
 
-    def changes_since(
-        self, seq: int, conn: sqlite3.Connection | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(changed ids, their vectors, deleted ids) after ``seq``."""
-        c = conn or self.conn
-        rows = c.execute("SELECT id, vector FROM items WHERE seq > ? ORDER BY id", (seq,))
-        ids, vecs = _unpack(rows.fetchall())
-        gone = c.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
-        return ids, vecs, np.array([g[0] for g in gone], dtype=np.int64)
+    def changed_pages(self, seq: int, conn: sqlite3.Connection,
+                      batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) changed after ``seq`` (every item for seq < 0), in pages by id.
+
+        Memory stays at one page however many items changed (a bulk import, a rebuild). Call
+        inside one transaction so the pages are a consistent snapshot.
+        """
+        ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE seq > ? ORDER BY id",
+                                          (seq,))]
+        for start in range(0, len(ids), batch):
+            lo, hi = ids[start], ids[min(start + batch, len(ids)) - 1]
+            # +seq: walk the id range by rowid rather than the seq index
+            yield _unpack(conn.execute("SELECT id, vector FROM items WHERE id BETWEEN ? AND ? "
+                                       "AND +seq > ? ORDER BY id", (lo, hi, seq)).fetchall())
+
+    def deleted_since(self, seq: int, conn: sqlite3.Connection) -> np.ndarray:
+        gone = conn.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
+        return np.array([g[0] for g in gone], dtype=np.int64)
 
     def all_vectors(self, conn: sqlite3.Connection | None = None) -> tuple[np.ndarray, np.ndarray]:
         return _unpack((conn or self.conn).execute("SELECT id, vector FROM items ORDER BY id"))
@@ -225,6 +236,39 @@ class SqliteTruth:
     def errors(self) -> list[tuple[str, str]]:
         with self.locked():
             return self.conn.execute("SELECT path, reason FROM errors ORDER BY path").fetchall()
+
+    def scan(self, columns: str, where: Filter | None, batch: int) -> Iterator[list[tuple]]:
+        """Rows of ``SELECT id, <columns>`` (matching ``where``) in pages of ``batch``, by id.
+
+        Paged by id so a long scan never holds the lock (or a read transaction) for long.
+        """
+        sql, params = where.to_sql() if where is not None else ("1", [])
+        last = -1
+        while True:
+            with self.locked() as c:
+                rows = c.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND ({sql}) "
+                                 "ORDER BY id LIMIT ?", [last, *params, batch]).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def keyword_inputs(self) -> KeywordInputs:
+        with self.transaction() as c:
+            seq = self.seq(c)
+            rows = c.execute("SELECT id, text, metadata, annotations FROM items ORDER BY id")
+            ids, texts = [], []
+            for i, text, meta, notes in rows:
+                ids.append(i)
+                texts.append(keyword_text(text, merged_metadata(meta, notes)))
+        return KeywordInputs(seq, ids, texts)
+
+    def summary(self) -> dict[str, object]:
+        """Items per kind and the number of error records, on one snapshot."""
+        with self.transaction() as c:
+            kinds = dict(c.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+            n_errors = c.execute("SELECT count(*) FROM errors").fetchone()[0]
+        return {"kinds": kinds, "errors": n_errors}
 
     # --- derived state ------------------------------------------------------------------
     def get_state(self, name: str) -> StateBlob | None:
@@ -361,7 +405,7 @@ def _migrate_separately(path: Path) -> None:
 
 
 def merged_metadata(metadata: str, annotations: str) -> dict:
-    """The metadata an item shows: the source's, overridden by annotations."""
+    """The metadata an item shows (from the two JSON columns): the source's, then annotations."""
     out = json.loads(metadata)
     out.update(json.loads(annotations))
     return out

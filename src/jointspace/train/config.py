@@ -13,9 +13,10 @@ from typing import Any
 
 def option(default: Any = None, help_text: str = "", *, factory: Any = None,
            short: str | None = None, flag: str | None = None, metavar: str | None = None,
-           at_least: float | None = None) -> Any:
+           at_least: float | None = None, at_most: float | None = None) -> Any:
     """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``)."""
-    meta = {"help": help_text, "short": short, "flag": flag, "metavar": metavar, "min": at_least}
+    meta = {"help": help_text, "short": short, "flag": flag, "metavar": metavar, "min": at_least,
+            "max": at_most}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,7 +39,7 @@ class TrainConfig:
     val_split: str | None = option(None, "'split' filter for --val.")
     val_fraction: float = option(0.05, "Without --val: hold out this fraction of the training "
                                  "images (seeded, at most --val-images) for validation; 0 = none.",
-                                 at_least=0.0)
+                                 at_least=0.0, at_most=0.99)
     val_images: int = option(1000, "Validate on at most this many images.", at_least=1)
     loss: str = option("clip", "'clip' (softmax, learnable temperature) or 'siglip' "
                        "(sigmoid + bias).")
@@ -48,9 +49,9 @@ class TrainConfig:
                              at_least=1)
     steps: int | None = option(None, "Optimisation steps; default: derived from --epochs.", at_least=1)
     epochs: float = option(5.0, "Passes over the training images when --steps is not given.",
-                           at_least=0.0)
+                           at_least=0.0, at_most=1e6)
     max_seconds: float | None = option(None, "Stop after this much training time "
-                                       "(not deterministic).")
+                                       "(not deterministic).", at_least=0.0, at_most=1e9)
     lr: float = option(2e-3, "Peak AdamW learning rate.")
     weight_decay: float = option(0.05, "AdamW decay on weight matrices (not norms, biases, "
                                  "scales).")

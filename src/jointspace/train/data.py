@@ -11,7 +11,6 @@ happens per batch in torch (:func:`normalise`).
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import numpy as np
 
 from jointspace.errors import BadInputError
 from jointspace.ingest.sources import row_captions
+from jointspace.ingest.webdataset_source import shard_paths
 
 _IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp")
 
@@ -121,20 +121,6 @@ def _manifest_listing(spec: str, split: str | None) -> _Listing:
         per_image[int(i)].append(text)
     return _Listing(pairs.name, [str(x) for x in pairs.image_paths], per_image, pairs.hash,
                     lambda k: k)
-
-
-def shard_paths(spec: str) -> list[str]:
-    """Expand ``{a..b}`` braces and globs into existing shard files, sorted."""
-    from braceexpand import braceexpand
-
-    paths: list[str] = []
-    for part in braceexpand(spec):
-        paths += sorted(glob.glob(part)) if any(c in part for c in "*?[") else [part]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if not paths or missing:
-        raise BadInputError(f"no shard file {missing[0] if missing else spec!r}",
-                            hint="give existing .tar shards, e.g. world/shards/train-*.tar")
-    return paths
 
 
 def _shard_listing(spec: str) -> _Listing:

@@ -30,6 +30,7 @@ class TrainOption:
     short: str | None = None
     metavar: str | None = None
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def required(self) -> bool:
@@ -46,7 +47,7 @@ def train_options() -> list[TrainOption]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         out.append(TrainOption(f.name, meta.get("flag") or "--" + f.name.replace("_", "-"),
                                kind, default, meta["help"], meta.get("short"),
-                               meta.get("metavar"), meta.get("min")))
+                               meta.get("metavar"), meta.get("min"), meta.get("max")))
     return out
 
 
@@ -166,7 +167,7 @@ def typer_signature(extra: list[inspect.Parameter]) -> inspect.Signature:
         else:
             annotation = o.kind if o.required or o.default is not None else o.kind | None
             default = typer.Option(... if o.required else o.default, *names, help=o.help,
-                                   min=o.minimum, show_default=not o.required)
+                                   min=o.minimum, max=o.maximum, show_default=not o.required)
         params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY,
                                         default=default, annotation=annotation))
     return inspect.Signature(params + extra)

@@ -82,7 +82,10 @@ def evaluate_world(embedder: Embedder, world: str | Path, *, k: int = 10, pairs_
     if image_vectors is None:
         image_vectors, _, errors = embed_image_files(embedder, [r["file"] for r in rows])
         if errors:
-            raise RuntimeError(f"{len(errors)} world images failed to decode: {errors[0]}")
+            from jointspace.errors import BadInputError
+
+            raise BadInputError(f"{len(errors)} world images failed to decode: {errors[0]}",
+                                hint="regenerate the world with `jointspace world generate`")
     queries = single_object_queries(meta["heldout_pairs"])
     qvec = embedder.embed_texts([q.text for q in queries])
     p = precision_at_k(qvec @ image_vectors.T, relevance(rows, queries), k)

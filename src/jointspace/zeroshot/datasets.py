@@ -106,6 +106,10 @@ def _manifest(path: Path, file_col: str | None, label_col: str | None) -> tuple[
     rows = read_manifest(path)
     if not rows:
         raise BadInputError(f"{str(path)!r} has no rows", hint="add file,label rows")
+    for flag, name in (("--file-column", file_col), ("--label-column", label_col)):
+        if name is not None and name not in rows[0]:
+            raise BadInputError(f"{str(path)!r} has no column {name!r} ({flag}); its columns: "
+                                f"{', '.join(rows[0])}", hint="check the spelling")
     file_col = file_col or next((c for c in PATH_COLUMNS if c in rows[0]), None)
     label_col = label_col or next((c for c in LABEL_COLUMNS if c in rows[0]), None)
     if file_col is None or label_col is None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError
+from jointspace.store.filters import Clause, Filter
 from jointspace.zeroshot.classifier import LOGIT_SCALE, ZeroShotClassifier, build_classifier
 from jointspace.zeroshot.metrics import softmax
 
@@ -81,12 +82,9 @@ def tag_collection(
     store = collection.store
     clf = build_classifier(collection.embedder, labels, templates=templates,
                            descriptions=descriptions)
-    with store.truth.transaction() as conn:
-        all_ids, vecs = store.truth.all_vectors(conn)
-    items = {it.id: it for it in store.get(all_ids.tolist())}
-    keep = np.array([items[i].kind == kind for i in all_ids.tolist()], dtype=bool)
-    tags = tag_vectors(all_ids[keep].tolist(), vecs[keep], clf, top_k=top_k,
-                       min_probability=min_probability)
+    tags: dict[int, list[tuple[str, float]]] = {}
+    for ids, vecs in store.scan_vectors(Filter((Clause("kind", "=", kind),))):
+        tags |= tag_vectors(ids.tolist(), vecs, clf, top_k=top_k, min_probability=min_probability)
     updates = {}
     counts: dict[str, int] = {}
     for item_id, picks in tags.items():
@@ -98,5 +96,5 @@ def tag_collection(
         counts[picks[0][0]] = counts.get(picks[0][0], 0) + 1
     # annotations, not source metadata: re-indexing the source keeps the tags
     tagged = collection.annotate(updates, lock_timeout=lock_timeout)
-    return TagReport(tagged=tagged, skipped=int((~keep).sum()), field=field,
+    return TagReport(tagged=tagged, skipped=store.count() - len(tags), field=field,
                      counts=dict(sorted(counts.items(), key=lambda kv: -kv[1])))
