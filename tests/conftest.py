@@ -34,6 +34,11 @@ _SENTENCES = [
 # Set before any test module imports huggingface_hub, which reads these once at import time.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# ONNX exports made by tests go to a throwaway cache, never the user's ~/.cache.
+if "JOINTSPACE_RUNTIME_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["JOINTSPACE_RUNTIME_CACHE"] = tempfile.mkdtemp(prefix="jointspace-runtimes-")
 
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 

@@ -198,7 +198,7 @@ def test_openapi_documents_the_endpoints(read_server):
     assert {"get", "post"} <= set(paths["/api/collections/{name}/search"])
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     hit = spec["components"]["schemas"]["HitOut"]["properties"]
-    assert set(hit) == {"id", "kind", "path", "text", "score", "metadata"}
+    assert set(hit) == {"id", "kind", "path", "text", "score", "metadata", "relevance"}
 
 
 def test_uploaded_pixels_are_exactly_those_decoded(read_server, lib):

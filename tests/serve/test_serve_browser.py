@@ -37,6 +37,9 @@ def page(browser, read_server):
     pg.problems = problems
     pg.goto(read_server + "/")
     pg.wait_for_selector("#collection option", state="attached")  # collections load async
+    # hash:64 is not semantic, so balancing images against texts reorders by noise: these tests
+    # check the page over plain cosine order (test_quality_controls turns it on)
+    pg.evaluate("document.getElementById('balance').value = 'off'")
     yield pg
     context.close()
 
@@ -148,3 +151,23 @@ def test_phone_width(browser, read_server):
     assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["width"] < 195  # two columns
     pg.screenshot(path=str(ARTIFACTS / "serve-ui-phone.png"))
     context.close()
+
+
+def test_quality_controls(page):
+    page.click("#options summary")
+    page.select_option("#balance", "on")
+    page.fill("#q", "a red circle")
+    with page.expect_response(lambda r: r.url.endswith("/search")) as resp:
+        page.press("#q", "Enter")
+    assert resp.value.json()["query"]["balance"] == "on"
+    page.wait_for_selector(".card")
+    wait_idle(page)
+    kinds = [t.split("\n")[0] for t in page.locator(".card").all_inner_texts()[:10]]
+    assert any("IMAGE" in k for k in kinds)  # plain order puts the caption text first
+    with page.expect_response(lambda r: r.url.endswith("/search")) as resp:
+        page.check("#min-score")
+    assert all("relevance" in h for h in resp.value.json()["results"])
+    wait_idle(page)
+    status = page.inner_text("#status")
+    assert "No good match" in status or "result" in status
+    assert not page.problems

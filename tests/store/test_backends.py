@@ -234,9 +234,12 @@ def test_manifest_metadata_edit_touches_without_reembedding(location, tmp_path):
     col = Collection.create(location(), model="hash:32")
     assert col.add(manifest, workers=0).added == 3
     manifest.write_text(manifest.read_text().replace('"year": 2012', '"year": 1999'))
+    before = col.store.vectors([h.id for h in col.search(image=paths[2], k=1)])
     r = col.add(manifest, workers=0)
-    assert (r.added, r.updated, r.unchanged) == (0, 0, 3)
-    assert col.search(image=paths[2], k=1)[0].metadata["year"] == 1999
+    assert (r.added, r.updated, r.unchanged) == (0, 1, 2)  # a metadata edit is an update...
+    hit = col.search(image=paths[2], k=1)[0]
+    assert hit.metadata["year"] == 1999
+    np.testing.assert_array_equal(col.store.vectors([hit.id]), before)  # ...with the same vector
     assert [h.path for h in col.search(image=paths[2], k=3, where="year < 2000")] == [str(paths[2])]
     col.close()
 

@@ -18,7 +18,7 @@ def _items(vecs, start=0, **meta):
                     metadata={"n": start + i, **meta}) for i, v in enumerate(vecs)]
 
 
-@pytest.fixture(params=["flat", "hnsw"])
+@pytest.fixture(params=["flat", "hnsw", "int8", "binary"])
 def store(tmp_path, request):
     s = LocalStore.create(tmp_path / "c", "fake:8", 8, index=request.param)
     s.acquire_writer()

@@ -12,7 +12,7 @@ import typer
 
 # Modules under jointspace.cli that add commands; each defines register(app: typer.Typer).
 COMMAND_MODULES = ["collection_cmds", "evaluate_cmds", "check_cmds", "serve_cmds", "world_train_cmds",
-                   "transfer_cmds"]
+                   "transfer_cmds", "quality_cmds"]
 
 app = typer.Typer(
     name="jointspace",

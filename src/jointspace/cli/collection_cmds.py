@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, console, emit, err_console
 
 COLLECTION_OPTION = typer.Option(
     ..., "--collection", "-c", envvar="JOINTSPACE_COLLECTION",
@@ -43,7 +43,12 @@ def index(
     id_column: str = typer.Option(None, help="Manifest column identifying text rows."),
     vector_column: str = typer.Option(None, help="Parquet column of precomputed embeddings to "
                                                  "import instead of running the model."),
-    index_kind: str = typer.Option("flat", "--index", help="flat (exact) or hnsw (large)."),
+    index_kind: str = typer.Option(
+        "flat", "--index", help="flat (exact), hnsw (large), or int8 / binary: compressed codes "
+                                "pick a shortlist, rescored exactly with the stored vectors."),
+    index_dim: int = typer.Option(
+        None, "--dim", min=1, help="Index only the first N dimensions, renormalised (Matryoshka "
+                                   "models); the shortlist is rescored with all of them."),
     batch_size: int = typer.Option(64, min=1, max=4096),
     workers: int = typer.Option(None, min=0, help="Decode processes (0 = inline)."),
     fast_decode: bool = typer.Option(False, help="Decode big JPEGs at reduced scale (faster, "
@@ -62,6 +67,7 @@ def index(
     shards: int = typer.Option(None, min=1, help="Qdrant: shards of a new collection."),
     replicas: int = typer.Option(None, min=1, help="Qdrant: copies of each shard (a new "
                                                    "collection on a cluster)."),
+    runtime: str = RUNTIME_OPTION,
     engine: str = typer.Option("local", help="Where decode and embed run: local (this machine) "
                                              "or ray (Ray Data; needs jointspace[ray])."),
     ray_address: str = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.1:6379 "
@@ -85,7 +91,8 @@ def index(
                                           ("text_column", text_column), ("id_column", id_column),
                                           ("types", types)) if v}
     manifest_options["on_duplicate"] = on_duplicate
-    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas)
+    opts = store_options(api_key, index=index_kind, shards=shards, replicas=replicas,
+                         index_dim=index_dim)
     if vector_column:
         from jointspace.cli.transfer_cmds import index_vectors
 
@@ -108,15 +115,16 @@ def index(
     runner = load_engine(engine, **({"address": ray_address, "actors": actors}
                                     if engine == "ray" else {}))
     if store_exists(collection, opts):
-        col = Collection.open(collection, model=model, options=opts)
+        col = Collection.open(collection, model=model, options=opts, runtime=runtime)
     else:
-        col = Collection.create(collection, model or _default_model(src), options=opts)
+        col = Collection.create(collection, model or _default_model(src), options=opts,
+                                runtime=runtime)
     with col, _progress(as_json) as on_progress:
         max_pixels = int(max_image_megapixels * 1e6) if max_image_megapixels else None
         report = col.add(src, batch_size=batch_size, workers=workers, fast_decode=fast_decode,
                          max_pixels=max_pixels, prune=False if no_prune else None,
                          prune_all=prune_all, progress=on_progress, engine=runner)
-    data = report.to_dict() | {"collection": col.location}
+    data = report.to_dict() | {"collection": col.location, "runtimes": col.loaded_runtimes()}
     refused = report.scanned == 0 or report.prune_refused
     if refused:  # the report stands, and an error object says why the exit code is 1
         data["error"] = {"type": "PruneRefused" if report.prune_refused else "EmptySource",
@@ -150,21 +158,34 @@ def search(
     hybrid: bool = typer.Option(False, "--hybrid",
                                 help="Fuse BM25 over texts/captions/metadata with vector search."),
     fusion: str = typer.Option("convex", help="Hybrid fusion: convex or rrf."),
+    hubness: str = typer.Option(None, help="Demote hubs with the collection's query bank: "
+                                           "qbnorm or csls (build the bank with `bank`)."),
+    balance: bool = typer.Option(None, "--balance-modalities/--no-balance-modalities",
+                                 help="Rank images and texts each against their own score "
+                                      "distribution (default: on in mixed collections)."),
+    min_score: str = typer.Option(None, "--min-score",
+                                  help="Drop results below this cosine, or 'auto': the "
+                                       "collection's calibrated cut-off (may return nothing)."),
     api_key: str = API_KEY_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search by text, image, item, or a composition of them."""
     from jointspace.errors import BadInputError
     from jointspace.query import Collection
+    from jointspace.query.quality_search import parse_min_score
 
     if query is None and image is None and like is None:
         raise BadInputError("nothing to search for", hint="give a text, --image PATH or --like ID")
-    with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
+    with Collection.open(collection, readonly=True, options=store_options(api_key),
+                         runtime=runtime) as col:
         hits = col.search(query, image=image, item_id=like, k=k, offset=offset,
                           where=where or None, kind=kind, negative=negative or None,
                           image_weight=image_weight, text_weight=text_weight,
-                          hybrid=fusion if hybrid else False)
-    emit({"results": [h.to_dict() for h in hits]}, as_json, _render_hits)
+                          hybrid=fusion if hybrid else False, hubness=hubness,
+                          balance_modalities=balance, min_score=parse_min_score(min_score))
+        used = col.loaded_runtimes()
+    emit({"results": [h.to_dict() for h in hits], "runtimes": used}, as_json, _render_hits)
 
 
 def info(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
@@ -173,7 +194,7 @@ def info(collection: str = COLLECTION_OPTION, api_key: str = API_KEY_OPTION,
     from jointspace.query import Collection
 
     with Collection.open(collection, readonly=True, options=store_options(api_key)) as col:
-        data = col.info()
+        data = col.info() | col.quality_info()
     emit(data, as_json, _render_mapping)
 
 
@@ -272,8 +293,9 @@ def _render_hits(d: dict) -> None:
     for n, h in enumerate(d["results"], 1):
         item = h.get("path") or (h.get("text") or "")[:80]
         meta = ", ".join(f"{k}={v}" for k, v in list(h["metadata"].items())[:4])
-        t.add_row(str(n), str(h["id"]), f"{h['score']:.4f}", item, meta[:60])
-    console.print(t if d["results"] else "no results")
+        score = f"{h['score']:.4f}" + (f" ({h['relevance']:.2f})" if "relevance" in h else "")
+        t.add_row(str(n), str(h["id"]), score, item, meta[:60])
+    console.print(t if d["results"] else "no results (no good match)")
 
 
 def _render_mapping(d: dict) -> None:

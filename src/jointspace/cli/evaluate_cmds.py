@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, console, emit, err_console
 
 MODEL_OPTION = typer.Option(..., "--model", "-m", help="Model name, e.g. hf:DIR or sbert:NAME.")
 OUT_OPTION = typer.Option(None, "--out", "-o",
@@ -45,6 +45,7 @@ def zeroshot(
     batch_size: int = typer.Option(64, min=1, max=4096),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot classification: top-1, top-5, mean per-class recall, confusion matrix."""
@@ -56,7 +57,7 @@ def zeroshot(
     data = load_labeled_images(dataset, classes_file=classes, file_column=file_column,
                                label_column=label_column).subset(per_class)
     desc = load_descriptions(descriptions) if descriptions else None
-    embedder = load_embedder(model)
+    embedder = load_embedder(model, runtime=runtime)
     report = evaluate_zeroshot(data, embedder, templates=_templates(templates), descriptions=desc,
                                batch_size=batch_size)
     _finish(report, out, png, as_json)
@@ -71,17 +72,31 @@ def retrieval(
     image_root: Path = typer.Option(None, help="Folder the image paths are relative to."),
     limit: int = typer.Option(None, min=1, help="Only the first N images."),
     batch_size: int = typer.Option(64, min=1, max=4096),
+    hubness: str = typer.Option(None, help="Also run qbnorm or csls and report plain vs it."),
+    bank: Path = typer.Option(None, help="Pairs whose captions/images form the query bank "
+                                         "(another split than the one evaluated)."),
+    bank_split: str = typer.Option(None, help="Split of --bank to use (e.g. train)."),
+    bank_limit: int = typer.Option(1024, min=1, help="Images (and their captions) in the bank."),
+    beta: float = typer.Option(None, min=0.1, help="QB-Norm temperature (default 5)."),
+    csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood (default 10)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Image-text retrieval: image->text and text->image recall@1/5/10 (multi-caption)."""
     from jointspace.evaluate.pairs import load_pairs
     from jointspace.evaluate.retrieval_eval import evaluate_retrieval
     from jointspace.models import load_embedder
+    from jointspace.query.quality_search import QualityOptions
 
+    QualityOptions(hubness=hubness).check()
     data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
-    report = evaluate_retrieval(data, load_embedder(model), batch_size=batch_size)
+    bank_data = (load_pairs(bank, split=bank_split, image_root=image_root).subset(bank_limit)
+                 if bank else None)
+    knobs = {k: v for k, v in (("beta", beta), ("csls_k", csls_k)) if v is not None}
+    report = evaluate_retrieval(data, load_embedder(model, runtime=runtime), batch_size=batch_size,
+                                hubness=hubness, bank=bank_data, hubness_knobs=knobs)
     _finish(report, out, png, as_json)
 
 
@@ -102,6 +117,7 @@ def beir(
     cache_dir: Path = typer.Option(None, help="Embedding cache (default ~/.cache/jointspace)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """BEIR text retrieval with the MTEB protocol: nDCG@10, MRR@10, recall@100."""
@@ -120,7 +136,7 @@ def beir(
                                    ("normalization", normalization)) if v is not None}
     settings = replace(TUNED[fusion], **overrides)
     ds = load_beir(dataset, split)
-    embedder = load_embedder(model) if retriever != "bm25" else None
+    embedder = load_embedder(model, runtime=runtime) if retriever != "bm25" else None
     report = evaluate_beir(dataset, split=split, retriever=retriever, embedder=embedder,
                            hybrid=settings, ignore_identical_ids=ignore_identical_ids,
                            cache_dir=cache_dir, dataset=ds)
@@ -172,6 +188,7 @@ def classify(
     field: str = typer.Option("tag", help="Metadata field for --collection tags."),
     templates: list[str] = TEMPLATES_OPTION,
     k: int = typer.Option(3, "--k", "-k", min=1, max=100, help="How many classes to keep."),
+    runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot classify images into the given labels, or tag a whole collection."""
@@ -185,7 +202,7 @@ def classify(
         from jointspace.query import Collection
         from jointspace.zeroshot.tagging import tag_collection
 
-        with Collection.open(collection, model=model) as col:
+        with Collection.open(collection, model=model, runtime=runtime) as col:
             report = tag_collection(col, names, templates=_templates(templates), top_k=k,
                                     field=field)
         emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_tags)
@@ -207,7 +224,7 @@ def classify(
         raise BadInputError(f"none of the {len(images)} images could be read "
                             f"({errors[0]['path']}: {errors[0]['reason']})",
                             hint="pass image files (jpg, png, webp, ...)")
-    preds = run_classify([im for _, im in loaded], names, load_embedder(model),
+    preds = run_classify([im for _, im in loaded], names, load_embedder(model, runtime=runtime),
                          templates=_templates(templates), k=k)
     emit({"predictions": [{"path": str(p)} | pr.to_dict()
                           for (p, _), pr in zip(loaded, preds, strict=True)], "errors": errors},

@@ -19,6 +19,9 @@ console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+RUNTIME_HELP = ("How the model runs: auto (the fastest that keeps parity on this CPU), torch, "
+                "bf16, onnx, onnx-int8. Default: what the collection was indexed with, else torch.")
+RUNTIME_OPTION = typer.Option(None, "--runtime", envvar="JOINTSPACE_RUNTIME", help=RUNTIME_HELP)
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from jointspace.cli.render import JSON_OPTION, emit, err_console
+from jointspace.cli.render import JSON_OPTION, RUNTIME_HELP, emit, err_console
 
 token_app = typer.Typer(help="Access tokens for `jointspace serve` (stored as hashes).",
                         no_args_is_help=True)
@@ -59,6 +59,8 @@ def serve(
         "--hide-paths", help="Return file names only, never the server's absolute paths.")]
     = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    runtime: Annotated[str | None, typer.Option(
+        "--runtime", envvar="JOINTSPACE_RUNTIME", help=RUNTIME_HELP)] = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve collections over HTTP: the JSON API under /api and the search page at /."""
@@ -72,6 +74,7 @@ def serve(
         queue_size=queue_size, search_threads=threads, max_connections=max_connections,
         max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         body_timeout_s=body_timeout, send_timeout_s=send_timeout, hide_paths=hide_paths, log_level=log_level,
+        runtime=runtime,
     )
     app, state = build(collections, settings)
     shown = f"[{host}]" if ":" in host else host

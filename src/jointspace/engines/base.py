@@ -62,13 +62,6 @@ def embed_prepared(embedder: Embedder, prepared: list[Prepared],
 
 def count_truncated(embedder: Embedder, texts: list[str]) -> int:
     """How many ``texts`` are longer than the model's token limit (its tokenizer cuts them)."""
-    limit = getattr(embedder, "max_text_tokens", None)
-    model = getattr(embedder, "model", None)
-    tokenizer = getattr(embedder, "tokenizer", None) or getattr(model, "tokenizer", None)
-    if not limit or tokenizer is None or not texts:
-        return 0
-    try:
-        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
-        return sum(len(x) > limit for x in ids["input_ids"])
-    except Exception:  # noqa: BLE001 - a tokenizer we do not know: say nothing, never fail
-        return 0
+    limit = embedder.max_text_tokens
+    counts = embedder.token_counts(texts) if limit and texts else None
+    return sum(n > limit for n in counts) if counts else 0

@@ -31,7 +31,10 @@ def default_cache_dir() -> Path:
 def texts_key(embedder: Embedder, texts: Sequence[str]) -> str:
     """Cache key for embedding ``texts`` with ``embedder``."""
     h = hashlib.sha256()
-    h.update(f"{embedder.name}\0{getattr(embedder, 'max_text_tokens', None)}\0".encode())
+    h.update(f"{embedder.name}\0{embedder.max_text_tokens}\0".encode())
+    runtimes = {k: v for k, v in embedder.runtimes.items() if v != "torch"}
+    if runtimes:  # other runtimes make slightly different vectors: cache them apart
+        h.update(f"{sorted(runtimes.items())}\0".encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
     return h.hexdigest()[:32]

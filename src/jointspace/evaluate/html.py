@@ -117,7 +117,18 @@ def _retrieval(r: EvalReport) -> list[str]:
             f"<div>top 1{thumbnail(x['top_path'])}</div></div></div>"
             for x in d["examples"][kind])
         out.append(f"<h2>{title}</h2><div class='grid'>{cards or 'none'}</div>")
-    return out + _errors(d)
+    return out + ablation_table(d.get("ablation") or []) + _errors(d)
+
+
+def ablation_table(rows: list[dict]) -> list[str]:
+    """Plain vs method, same data, same run (the quality layer's rows)."""
+    if not rows:
+        return []
+    body = "".join(f"<tr><td>{_e(x['method'])}</td><td>{_e(x['metric'])}</td>"
+                   f"<td>{_fmt(x['plain'])}</td><td>{_fmt(x['with_method'])}</td></tr>"
+                   for x in rows)
+    return ["<h2>Ablation: plain vs method</h2><table><tr><th>method</th><th>metric</th>"
+            f"<th>plain</th><th>with method</th></tr>{body}</table>"]
 
 
 def _beir(r: EvalReport) -> list[str]:

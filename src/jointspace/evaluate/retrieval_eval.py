@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jointspace.errors import BadInputError
 from jointspace.evaluate.images import Progress, embed_image_files
 from jointspace.evaluate.itm import (
     DEFAULT_KS,
@@ -30,10 +31,16 @@ def evaluate_retrieval(
     batch_size: int = 64,
     n_examples: int = 6,
     progress: Progress | None = None,
+    hubness: str | None = None,
+    bank: ImageTextPairs | None = None,
+    hubness_knobs: dict | None = None,
 ) -> EvalReport:
     """Embed all images and captions, score every pair by cosine, report recall@K both ways.
 
     Images that fail to decode are dropped together with their captions (listed in ``errors``).
+    With ``hubness`` ("qbnorm" or "csls") the metrics are those of the method, normalised by
+    ``bank`` (another split's captions for text queries, its images for image queries), and
+    ``details["ablation"]`` holds plain vs method side by side with the k-occurrence skewness.
     """
     t0 = time.perf_counter()
     img, ok, errors = embed_image_files(embedder, data.image_paths, batch_size=batch_size,
@@ -48,6 +55,20 @@ def evaluate_retrieval(
     t2 = time.perf_counter()
     sim = img @ txt.T  # (n_images, n_texts) cosine
     metrics = retrieval_metrics(sim, text_image, ks)
+    ablation_rows: list[dict] = []
+    if hubness:
+        from jointspace.evaluate.hubness_eval import ablation, hubness_sim
+
+        if bank is None:
+            raise BadInputError("hubness needs a query bank",
+                                hint="pass --bank PAIRS (e.g. the train split's pairs)")
+        bank_img, _, _ = embed_image_files(embedder, bank.image_paths, batch_size=batch_size)
+        bank_txt = embedder.embed_texts(bank.captions)
+        t2i_sim, i2t_sim = hubness_sim(sim, bank_txt, bank_img, img, txt, hubness,
+                                       **(hubness_knobs or {}))
+        metrics, ablation_rows = ablation(sim, t2i_sim, i2t_sim, text_image, hubness, ks)
+        metrics["mean_recall"] = float(np.mean([v for m, v in metrics.items()
+                                                if "_R@" in m]))
     i2t, t2i = image_to_text_ranks(sim, text_image), text_to_image_ranks(sim, text_image)
     max_k = min(CURVE_MAX_K, max(len(ok), 1))
     details = {
@@ -56,6 +77,7 @@ def evaluate_retrieval(
                          "t2i": recall_curve(t2i, max_k).tolist()},
         "examples": _examples(data, ok, captions, text_image, sim, t2i, n_examples),
         "errors": [e.to_dict() for e in errors],
+        "ablation": ablation_rows,
     }
     return EvalReport(
         task="retrieval",
@@ -63,6 +85,7 @@ def evaluate_retrieval(
         dataset=data.name,
         dataset_hash=data.hash,
         settings={"ks": list(ks), "n_images": len(ok), "n_captions": len(captions),
+                  "hubness": hubness, "bank_captions": len(bank.captions) if bank else 0,
                   "protocol": "i2t hit if any caption in top K; t2i one correct image"},
         metrics=metrics,
         details=details,

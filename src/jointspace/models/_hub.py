@@ -105,3 +105,17 @@ def quiet_loading() -> Iterator[None]:
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+def local_model_dir(spec: str) -> Path | None:
+    """The local directory holding ``spec``: itself, or its snapshot in the hub cache (offline)."""
+    if is_local_dir(spec):
+        return Path(os.path.expanduser(spec)).resolve()
+    if spec.startswith(("/", ".", "~")):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(spec, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or not a hub id): the full load reports it
+        return None

@@ -6,6 +6,10 @@ Image embedding is split in two so ingest can run the CPU-heavy half in worker p
 ``image_preprocessor()`` returns a picklable callable (PIL RGB image -> np.ndarray) that workers
 apply right after decoding, and ``embed_preprocessed(batch)`` runs the model on a stacked batch.
 ``embed_images`` is simply both halves in one process.
+
+Indexing also needs ``max_text_tokens`` and ``token_counts(texts)`` (to report how many texts the
+tokenizer truncates; None when the model cannot tell) and reports ``runtimes`` (tower -> the
+runtime running it, e.g. ``{"image": "onnx-int8"}``; empty for backends without runtimes).
 """
 
 from __future__ import annotations
@@ -31,10 +35,24 @@ class Embedder(Protocol):
     name: str  # the registry name it was loaded by, e.g. "hf:/models/clip"
     dim: int
     modalities: frozenset[str]  # subset of {"image", "text"}
+    max_text_tokens: int | None  # texts longer than this many tokens are truncated
+    runtimes: dict[str, str]  # tower -> runtime ("torch", "bf16", "onnx", "onnx-int8")
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def image_preprocessor(self) -> ImagePreprocessor:
+        """A picklable PIL RGB image -> model input function, for decode workers."""
+        ...
+
+    def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
+        """Embed a stack of ``image_preprocessor`` outputs."""
+        ...
+
+    def token_counts(self, texts: Sequence[str]) -> list[int] | None:
+        """Tokens per text before truncation, or None when the model has no tokenizer to ask."""
+        ...
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -58,6 +76,7 @@ class BaseEmbedder:
     modalities: frozenset[str] = frozenset()
     batch_size: int = 32
     max_text_tokens: int | None = None  # texts longer than this are truncated by the tokenizer
+    runtimes: dict[str, str] = {}  # noqa: RUF012 - read-only default; backends set their own
 
     # --- images ---------------------------------------------------------------------------
     def image_preprocessor(self) -> ImagePreprocessor:
@@ -92,11 +111,21 @@ class BaseEmbedder:
         if TEXT not in self.modalities:
             raise self._unsupported(TEXT)
         texts = list(texts)
-        out = [
-            l2_normalize(_to_numpy(self._embed_text_batch(texts[i : i + self.batch_size])))
-            for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        # batch texts of similar length together: less padding to compute (as encode() does)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        ranked = [texts[i] for i in order]
+        out = np.concatenate([
+            l2_normalize(_to_numpy(self._embed_text_batch(ranked[i : i + self.batch_size])))
+            for i in range(0, len(ranked), self.batch_size)
+        ])
+        result = np.empty_like(out)
+        result[order] = out
+        return result
+
+    def token_counts(self, texts: Sequence[str]) -> list[int] | None:
+        return None
 
     def _unsupported(self, modality: str) -> Exception:
         from jointspace.errors import BadInputError

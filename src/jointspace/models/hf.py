@@ -4,6 +4,9 @@
 The model, image processor and tokenizer load separately: a model without a tokenizer embeds
 images only, one without an image processor texts only. Nothing is downloaded when
 ``HF_HUB_OFFLINE=1``; a hub id that is not cached raises ModelUnavailableError with a hint.
+
+``runtime=`` runs each tower eagerly (``torch``, ``bf16``) or through a cached ONNX export
+(``onnx``, ``onnx-int8``, or ``auto``'s pick); see ``jointspace.models.runtimes``.
 """
 
 from __future__ import annotations
@@ -15,14 +18,11 @@ from typing import Any
 import numpy as np
 
 from jointspace.errors import BadInputError, ModelUnavailableError
-from jointspace.models._hub import default_device, quiet_loading, unavailable
+from jointspace.models._hub import default_device, local_model_dir, quiet_loading, unavailable
 from jointspace.models.base import IMAGE, TEXT, BaseEmbedder
-from jointspace.models.hf_inputs import (
-    HFImagePreprocessor,
-    features_tensor,
-    text_inputs,
-    text_kwargs,
-)
+from jointspace.models.hf_inputs import HFImagePreprocessor, text_inputs, text_kwargs
+from jointspace.models.runtimes import TORCH, check_runtime
+from jointspace.models.runtimes.runners import TorchRunner
 
 log = logging.getLogger(__name__)
 _DTYPES = (None, "float32", "float16", "bfloat16")
@@ -55,6 +55,11 @@ class HFEmbedder(BaseEmbedder):
             )
             mods.add(TEXT)
         self.modalities = frozenset(mods)
+        float_dtype = getattr(model, "dtype", None)
+        self.runners = {IMAGE: TorchRunner(model.get_image_features, device=device,
+                                           float_dtype=float_dtype),
+                        TEXT: TorchRunner(model.get_text_features, device=device)}
+        self.runtimes = {m: TORCH for m in self.modalities}  # tower -> runtime running it
         self.dim = self._probe_dim()
 
     # --- images ---------------------------------------------------------------------------
@@ -63,26 +68,21 @@ class HFEmbedder(BaseEmbedder):
             raise self._unsupported(IMAGE)
         return self._preprocessor
 
-    def _embed_preprocessed(self, batch: np.ndarray) -> Any:
-        import torch
-
+    def _embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
         layout = self.image_preprocessor().layout
         arrays = layout.unpack(batch) if layout else {"pixel_values": batch}
-        inputs = {
-            k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in arrays.items()
-        }
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        with torch.inference_mode():
-            return features_tensor(self.model.get_image_features(**inputs))
+        return self.runners[IMAGE](arrays)
 
     # --- texts ----------------------------------------------------------------------------
-    def _embed_text_batch(self, texts: list[str]) -> Any:
-        import torch
+    def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
+        return self.runners[TEXT](text_inputs(self.tokenizer, texts, self._text_kwargs))
 
-        inputs = text_inputs(self.tokenizer, texts, self._text_kwargs)
-        with torch.inference_mode():
-            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
-            return features_tensor(out)
+    def token_counts(self, texts: list[str]) -> list[int] | None:
+        if self.tokenizer is None:
+            return None
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                             verbose=False)["input_ids"]
+        return [len(x) for x in ids]
 
     def _probe_dim(self) -> int:
         """Embedding size, measured by embedding one dummy input per modality."""
@@ -122,6 +122,16 @@ def _has_vocabulary(tokenizer: Any) -> bool:
     return len(tokenizer) > len(set(tokenizer.all_special_tokens))
 
 
+def load_image_preprocessor(source: str) -> HFImagePreprocessor:
+    """The picklable image preprocessor of a model directory (no model load)."""
+    from transformers import AutoImageProcessor
+
+    processor = _load_part(AutoImageProcessor, source, "image processor")
+    if processor is None:
+        raise ModelUnavailableError(f"no image processor in {source!r}")
+    return HFImagePreprocessor(processor).with_layout_probed()
+
+
 def load_hf(
     spec: str,
     *,
@@ -129,12 +139,41 @@ def load_hf(
     dtype: str | None = None,
     batch_size: int = 32,
     trust_remote_code: bool = False,
-) -> HFEmbedder:
+    runtime: str | None = None,
+) -> BaseEmbedder:
     """Registry factory for ``hf:<hub id | dir>``.
 
     ``device`` defaults to cuda when available, else cpu; ``dtype`` (e.g. ``"float16"``) defaults
     to the float32 weights. ``trust_remote_code`` runs the repository's own modelling code.
+    ``runtime`` (default ``torch``): see ``jointspace.models.runtimes``; a cached ONNX choice
+    loads without importing torch or transformers.
     """
+    from jointspace.models.runtimes.apply import cached_embedder
+
+    runtime = check_runtime(runtime)
+    model_dir = local_model_dir(spec) if runtime != TORCH else None
+    light = cached_embedder(model_dir, "hf", runtime, batch_size)
+    if light is not None:
+        return light
+    embedder = _load_eager(spec, device=device, dtype=dtype, batch_size=batch_size,
+                           trust_remote_code=trust_remote_code)
+    if runtime == TORCH:
+        return embedder
+    from jointspace.models.runtimes.apply import apply_runtime
+    from jointspace.models.runtimes.hf_specs import hf_base, hf_specs
+
+    model_dir = model_dir or local_model_dir(spec)
+    if model_dir is None or embedder.device != "cpu" or dtype not in (None, "float32"):
+        raise BadInputError(f"runtime {runtime!r} needs a float32 model on the CPU from a local "
+                            f"directory or the hub cache ({('hf:' + spec)!r})",
+                            hint="use --runtime torch here")
+    return apply_runtime(embedder, model_dir, "hf", runtime, hf_specs(embedder),
+                         hf_base(embedder, model_dir))
+
+
+def _load_eager(
+    spec: str, *, device: str | None, dtype: str | None, batch_size: int, trust_remote_code: bool
+) -> HFEmbedder:
     import torch
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 

@@ -19,6 +19,8 @@ from jointspace.models.base import Embedder
 from jointspace.runtime import configure_torch
 
 BackendFactory = Callable[..., Embedder]
+# backends whose factory takes runtime= (see jointspace.models.runtimes); others run natively
+RUNTIME_BACKENDS = {"hf", "sbert"}
 
 _BACKENDS: dict[str, BackendFactory] = {}
 _CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], Embedder] = {}
@@ -90,10 +92,13 @@ def load_embedder(name: str, *, cache: bool = True, **options: Any) -> Embedder:
     ``options`` go to the backend factory (e.g. ``device="cpu"``); they are part of the cache
     key, so the same name with different options loads separately. A relative directory is
     resolved first (see :func:`canonical_model_name`); a hub id that is neither cached nor
-    reachable fails at once.
+    reachable fails at once. ``runtime`` (``auto``,
+    ``torch``, ``bf16``, ``onnx``, ``onnx-int8``) reaches only backends in ``RUNTIME_BACKENDS``;
+    the others accept ``auto`` and ``torch`` and run as they always do.
     """
     name = canonical_model_name(name)
     prefix, spec = parse_model_name(name)
+    options = _runtime_option(prefix, name, options)
     key = (name, tuple(sorted(options.items(), key=lambda kv: kv[0])))
     with _LOCK:
         if cache and key in _CACHE:
@@ -109,6 +114,22 @@ def load_embedder(name: str, *, cache: bool = True, **options: Any) -> Embedder:
         if cache:
             _CACHE[key] = embedder
         return embedder
+
+
+def _runtime_option(prefix: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    if options.get("runtime") is None:
+        options.pop("runtime", None)
+        return options
+    from jointspace.models.runtimes import AUTO, TORCH, check_runtime
+
+    runtime = check_runtime(options["runtime"])
+    if prefix in RUNTIME_BACKENDS:
+        return options | {"runtime": runtime}
+    if runtime not in (AUTO, TORCH):
+        raise BadInputError(f"model {name!r} has no {runtime!r} runtime",
+                            hint=f"runtimes other than auto/torch exist for "
+                                 f"{', '.join(sorted(RUNTIME_BACKENDS))}: models")
+    return {k: v for k, v in options.items() if k != "runtime"}
 
 
 def _bundled(prefix: str, spec: str) -> bool:

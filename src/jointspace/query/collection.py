@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,11 +20,15 @@ from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import FileError
 from jointspace.ingest.sources import FileListSource, TextsSource, open_source
 from jointspace.models.base import Embedder
+from jointspace.query.collection_quality import QualityMethods
 from jointspace.query.compose import compose
+from jointspace.query.derived import DerivedState
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
+from jointspace.query.quality_search import QualityOptions, ranked_candidates
+from jointspace.query.runtimes import record_runtimes, recorded_runtimes
 from jointspace.store.base import Store, canonical_json
-from jointspace.store.filters import Clause, Filter, parse_filter
+from jointspace.store.filters import Filter, parse_filter, with_kind
 from jointspace.store.registry import StoreOptions, create_store, open_store
 
 ImageInput = str | os.PathLike | bytes | Any  # a path, encoded bytes, or a PIL image
@@ -32,39 +37,49 @@ MAX_QUERY_CHARS = 10_000
 MAX_K = 10_000
 
 
-class Collection:
+class Collection(QualityMethods):
     """A searchable collection, stored wherever its location says (a directory, Qdrant...)."""
 
-    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None,
+                 runtime: str | None = None) -> None:
         self.store = store
         self._embedder = embedder
+        self.runtime = runtime  # how to run the model when this collection loads it
         self._keywords = None  # the BM25 index, built on the first hybrid query
+        self._derived = DerivedState(store)  # query banks, modality statistics, calibration
+        self._mixed_at: tuple[int, bool] = (-1, False)  # (seq, holds images and texts)
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, model: str | None = None, *, index: str = "flat",
+    def create(cls, path: str | os.PathLike, model: str | None = None, *,
+               index: str | None = None,
                embedder: Embedder | None = None,
-               options: StoreOptions | None = None) -> Collection:
+               options: StoreOptions | None = None,
+               runtime: str | None = None) -> Collection:
         """Create (or open, if it exists with the same model) a collection for ``model``.
 
         ``path`` is a directory or a location such as ``qdrant://HOST:6333/NAME`` (see
         :mod:`jointspace.store.registry`); ``options`` carries backend settings (API key,
-        shards, replicas).
+        shards, replicas). ``index`` (flat, hnsw, int8 or binary) overrides ``options.index``
+        when given; ``options.index_dim``: index only the renormalised first dimensions
+        (Matryoshka), the shortlist rescored with all of them.
+        ``runtime`` (``auto``, ``torch``, ``bf16``, ``onnx``, ``onnx-int8``) says how the model
+        runs; every runtime makes vectors of one space.
         """
         options = options or StoreOptions()
-        if index != options.index:  # checks the kind before a model takes seconds to load
-            options = StoreOptions(index, options.api_key, options.shards, options.replicas)
+        if index is not None and index != options.index:  # checked before the model loads
+            options = dataclasses.replace(options, index=index)
         if embedder is None:
             from jointspace.models import DEFAULT_IMAGE_MODEL, load_embedder
 
-            embedder = load_embedder(model or DEFAULT_IMAGE_MODEL)
+            embedder = load_embedder(model or DEFAULT_IMAGE_MODEL, runtime=runtime)
         store = create_store(os.fspath(path), embedder.name, embedder.dim, options)
-        return cls(store, embedder)
+        return cls(store, embedder, runtime)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: str | None = None, readonly: bool = False,
-             embedder: Embedder | None = None,
-             options: StoreOptions | None = None) -> Collection:
+             embedder: Embedder | None = None, options: StoreOptions | None = None,
+             runtime: str | None = None) -> Collection:
         """Open an existing collection; ``model``, if given, must be the one it was built with."""
         store = open_store(os.fspath(path), readonly=readonly, options=options)
         try:
@@ -77,7 +92,7 @@ class Collection:
         except BaseException:
             store.close()  # a refused open must not keep the collection (or its lock) open
             raise
-        return cls(store, embedder)
+        return cls(store, embedder, runtime)
 
     def close(self) -> None:
         self.store.close()
@@ -104,9 +119,15 @@ class Collection:
         if self._embedder is None:
             from jointspace.models import load_embedder
 
-            self._embedder = load_embedder(self.store.model)
+            # unless told otherwise, run the model the way it was run to index
+            runtime = self.runtime or recorded_runtimes(self.store).get("requested")
+            self._embedder = load_embedder(self.store.model, runtime=runtime)
             self.store.check_model(self._embedder.name, self._embedder.dim)
         return self._embedder
+
+    def loaded_runtimes(self) -> dict[str, str]:
+        """Tower -> runtime of the model as loaded in this process ({} if it was not needed)."""
+        return dict(self._embedder.runtimes) if self._embedder is not None else {}
 
     # --- writing ------------------------------------------------------------------------
     def add(self, source: Any, *, batch_size: int = 64, workers: int | None = None,
@@ -129,6 +150,8 @@ class Collection:
                            fast_decode=fast_decode, prune=prune, prune_all=prune_all)
         with self.store.writer(lock_timeout):
             report = sync_source(self.store, self.embedder, src, opts, progress, engine)
+            if report.added or report.updated:
+                record_runtimes(self.store, self.runtime, self.embedder.runtimes)
             self.store.save_index()
         return report
 
@@ -191,7 +214,9 @@ class Collection:
                where: WhereInput = None, kind: str | None = None,
                negative: str | Sequence[str] | None = None, text_weight: float = 1.0,
                image_weight: float = 1.0, negative_weight: float = 0.5,
-               hybrid: bool | str = False) -> list[Hit]:
+               hybrid: bool | str = False, hubness: str | None = None,
+               balance_modalities: bool | None = None,
+               min_score: float | str | None = None) -> list[Hit]:
         """Nearest items to a text, an image, an item ("more like this"), or a mix of them.
 
         Several positives are combined as a weighted sum of unit vectors (a composed query);
@@ -199,6 +224,12 @@ class Collection:
         items present, k are returned. Scores are cosine similarities, except with ``hybrid``
         (True, "convex" or "rrf"): BM25 over the items' text and string metadata is fused with
         the vector results and ``score`` is the fused score.
+
+        The quality layer (docs/quality/): ``hubness`` ("qbnorm" or "csls") demotes items the
+        collection's query bank retrieves for everything; ``balance_modalities`` (default: on
+        when the collection holds images and texts) ranks each kind by its own score
+        distribution; ``min_score`` (a cosine, or "auto" for the collection's calibrated cut-off)
+        drops weak matches, so a query with no good match returns nothing. Scores stay cosines.
         """
         _check_k(k, offset)
         positives = []
@@ -216,20 +247,36 @@ class Collection:
                 raise BadInputError("hybrid search needs a text query (its keywords)")
             return self._hybrid(query, text, "convex" if hybrid is True else hybrid, k=k,
                                 offset=offset, where=where, kind=kind, exclude=item_id)
+        modality = "image" if text is None and image is not None else "text"
+        if text is None and image is None and item_id is not None:
+            modality = self.get(item_id).kind
         return self.search_vector(query, k=k, offset=offset, where=where, kind=kind,
-                                  exclude=item_id)
+                                  exclude=item_id, hubness=hubness, modality=modality,
+                                  balance_modalities=balance_modalities, min_score=min_score)
 
     def search_vector(self, vector: np.ndarray, *, k: int = 20, offset: int = 0,
                       where: WhereInput = None, kind: str | None = None,
-                      exclude: int | None = None) -> list[Hit]:
-        """Nearest items to a unit query vector."""
+                      exclude: int | None = None, hubness: str | None = None,
+                      modality: str = "text", balance_modalities: bool | None = None,
+                      min_score: float | str | None = None) -> list[Hit]:
+        """Nearest items to a unit query vector (``modality``: the kind of query it came from)."""
         _check_k(k, offset)
         vector = np.asarray(vector, np.float32)
         if vector.shape != (self.store.dim,) or not np.isfinite(vector).all():
             raise BadInputError(f"a query vector must be {self.store.dim} finite numbers "
                                 f"(got shape {vector.shape})")
-        flt = _with_kind(parse_filter(where), kind)
+        flt = with_kind(parse_filter(where), kind)
         want = k + offset + (1 if exclude is not None else 0)
+        opts = QualityOptions(hubness, balance_modalities, min_score)
+        opts.check()
+        if kind is not None:
+            opts.balance = False  # one kind asked for: nothing to balance
+        if hubness or min_score is not None or (opts.balance is not False and self._mixed()):
+            calibration = self.calibration() if min_score == "auto" else None
+            found = ranked_candidates(self.store, self._derived, vector, modality, want, flt,
+                                      opts, calibration)
+            found = [f for f in found if f[0] != exclude][offset : offset + k]
+            return self._hits([(i, s) for i, s, _ in found], [r for _, _, r in found])
         pairs = self.store.search(vector[None, :], want, flt)[0]
         pairs = [(i, s) for i, s in pairs if i != exclude][offset : offset + k]
         return self._hits(pairs)
@@ -260,7 +307,8 @@ class Collection:
         import jointspace
 
         return self.store.info() | {"model": self.store.model, "dim": self.store.dim,
-                                    "jointspace_version": jointspace.__version__}
+                                    "jointspace_version": jointspace.__version__,
+                                    "runtimes": recorded_runtimes(self.store)}
 
     # --- helpers ------------------------------------------------------------------------
     def _hybrid(self, query: np.ndarray, text: str, method: str, *, k: int, offset: int,
@@ -271,7 +319,7 @@ class Collection:
         if method not in TUNED:
             raise BadInputError(f"unknown hybrid method {method!r}", hint="use convex or rrf")
         settings = TUNED[method]
-        flt = _with_kind(parse_filter(where), kind)
+        flt = with_kind(parse_filter(where), kind)
         depth = max(settings.depth, k + offset + 1)
         dense = self.store.search(query[None, :], depth, flt)[0]
         keyword = self.store.keyword_search(text, depth, flt)
@@ -290,13 +338,23 @@ class Collection:
         pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i != exclude]
         return self._hits(pairs[offset : offset + k])
 
-    def _hits(self, pairs: list[tuple[int, float]]) -> list[Hit]:
+    def _hits(self, pairs: list[tuple[int, float]],
+              relevance: Sequence[float | None] | None = None) -> list[Hit]:
         items = {it.id: it for it in self.store.get([i for i, _ in pairs])}
+        rel = list(relevance) if relevance is not None else [None] * len(pairs)
         return [
             Hit(id=i, score=s, kind=items[i].kind, path=items[i].path, text=items[i].text,
-                metadata=items[i].metadata)
-            for i, s in pairs if i in items
+                metadata=items[i].metadata, relevance=r)
+            for (i, s), r in zip(pairs, rel, strict=True) if i in items
         ]
+
+    def _mixed(self) -> bool:
+        """Whether the collection holds images and texts (cached per seq: it is a table scan)."""
+        seq = self.store.seq()
+        if self._mixed_at[0] != seq:
+            counts = self.store.info().get("kinds", {})
+            self._mixed_at = (seq, counts.get("image", 0) > 0 and counts.get("text", 0) > 0)
+        return self._mixed_at[1]
 
     def _embed_query_text(self, text: str) -> np.ndarray:
         if not isinstance(text, str) or not text.strip():
@@ -329,15 +387,6 @@ def _as_source(source: Any, options: dict[str, Any]):
         return FileListSource([Path(p) for p in source])
     raise BadInputError(f"cannot index a {type(source).__name__}",
                         hint="pass a folder, a manifest, a file or a list of files")
-
-
-def _with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
-    if kind is None:
-        return flt
-    if kind not in ("image", "text"):
-        raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
-    clauses = (flt.clauses if flt else ()) + (Clause("kind", "=", kind),)
-    return Filter(clauses)
 
 
 MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY

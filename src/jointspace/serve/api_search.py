@@ -21,6 +21,10 @@ router = APIRouter(prefix="/api", responses={
     s: {"model": schemas.ErrorResponse} for s in schemas.ERROR_STATUSES})
 Reader = Annotated[str, Depends(require_read)]
 Col = Annotated[Served, Depends(served_collection)]
+HUBNESS_HELP = "Demote hubs with the collection's query bank: qbnorm or csls (default: off)"
+BALANCE_HELP = "Rank images and texts against their own score distribution: auto, on or off"
+MIN_SCORE_HELP = ("Drop results below this cosine, or 'auto' for the collection's calibrated "
+                  "cut-off: an empty list then means no good match")
 HYBRID_HELP = ("Fuse keyword (BM25 over text and metadata) with vector results: off, on (= "
                "convex) or rrf. Needs q; scores are then fused scores, not cosines.")
 
@@ -65,10 +69,14 @@ async def search_get(
     k: int = 20, offset: int = 0, text_weight: float = 1.0, image_weight: float = 1.0,
     negative_weight: float = 0.5,
     hybrid: Annotated[str, Query(description=HYBRID_HELP)] = "off",
+    hubness: Annotated[str | None, Query(description=HUBNESS_HELP)] = None,
+    balance: Annotated[str, Query(description=BALANCE_HELP)] = "auto",
+    min_score: Annotated[str | None, Query(description=MIN_SCORE_HELP)] = None,
 ) -> JSONResponse:
     """Search by text and/or an item id (use POST to upload an image)."""
     query = SearchQuery(q, None, like, list(not_ or []), list(where or []), kind, k, offset,
-                        text_weight, image_weight, negative_weight, hybrid)
+                        text_weight, image_weight, negative_weight, hybrid, hubness, balance,
+                        min_score)
     return await _search(get_state(request), served, query)
 
 
@@ -87,6 +95,9 @@ async def search_post(
     text_weight: Annotated[float, Form()] = 1.0, image_weight: Annotated[float, Form()] = 1.0,
     negative_weight: Annotated[float, Form()] = 0.5,
     hybrid: Annotated[str, Form(description=HYBRID_HELP)] = "off",
+    hubness: Annotated[str | None, Form(description=HUBNESS_HELP)] = None,
+    balance: Annotated[str, Form(description=BALANCE_HELP)] = "auto",
+    min_score: Annotated[str | None, Form(description=MIN_SCORE_HELP)] = None,
 ) -> JSONResponse:
     """Search by text, an uploaded image, an item id, or a composition (multipart form).
 
@@ -97,7 +108,8 @@ async def search_post(
     await check_file_count(request, 1)
     upload = image.file if image is not None else None  # an empty file is a bad image
     query = SearchQuery(q, upload, like, list(not_ or []), list(where or []), kind, k, offset,
-                        text_weight, image_weight, negative_weight, hybrid)
+                        text_weight, image_weight, negative_weight, hybrid, hubness, balance,
+                        min_score)
     return await _search(get_state(request), served, query)
 
 

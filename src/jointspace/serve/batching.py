@@ -154,6 +154,8 @@ class BatchedEmbedder:
         self.name = inner.name
         self.dim = inner.dim
         self.modalities = inner.modalities
+        self.max_text_tokens = inner.max_text_tokens
+        self.runtimes = inner.runtimes
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.worker.embed(self.inner, "texts", texts)
@@ -166,6 +168,9 @@ class BatchedEmbedder:
 
     def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
         return self.worker.call(self.inner.embed_preprocessed, batch)  # type: ignore[attr-defined]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int] | None:
+        return self.inner.token_counts(texts)
 
     def __repr__(self) -> str:
         return f"BatchedEmbedder({self.inner!r})"

@@ -39,6 +39,8 @@ class HitOut(Out):
     score: float = Field(description="Cosine similarity to the query (fused score in hybrid "
                                      "mode)")
     metadata: dict[str, Any]
+    relevance: float | None = Field(None, description="Calibrated relevance 0..1 (with "
+                                                      "min_score=auto)")
 
 
 class SearchResponse(Out):

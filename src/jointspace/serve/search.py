@@ -15,6 +15,7 @@ from jointspace.serve.settings import ServeSettings
 from jointspace.serve.uploads import decode_upload, read_upload
 
 MAX_WEIGHT = 100.0
+BALANCE = {"auto": None, "on": True, "off": False}
 HYBRID_MODES = {"": "off", "off": "off", "false": "off", "0": "off", "no": "off",
                 "on": "convex", "true": "convex", "1": "convex", "yes": "convex",
                 "convex": "convex", "rrf": "rrf"}
@@ -36,6 +37,9 @@ class SearchQuery:
     image_weight: float = 1.0  # weighs the uploaded image, or the `like` item when no image
     negative_weight: float = 0.5
     hybrid: str = "off"  # keyword (BM25) + vector fusion: off, convex (= true) or rrf
+    hubness: str | None = None  # qbnorm | csls (docs/quality/hubness.md)
+    balance: str = "auto"  # auto | on | off: modality balancing (docs/quality/modality.md)
+    min_score: str | None = None  # a cosine or "auto" (docs/quality/calibration.md)
 
     def check(self, settings: ServeSettings) -> SearchQuery:
         """Normalise empty fields to None and reject what the service will not run (400)."""
@@ -46,6 +50,11 @@ class SearchQuery:
         self.hybrid = HYBRID_MODES.get(str(self.hybrid).strip().lower(), "")
         if not self.hybrid:
             raise BadInputError("hybrid must be one of off, on, convex, rrf")
+        self.hubness = (self.hubness or "").strip().lower() or None
+        self.min_score = (self.min_score or "").strip().lower() or None
+        self.balance = (self.balance or "auto").strip().lower()
+        if self.balance not in BALANCE:
+            raise BadInputError("balance must be one of auto, on, off")
         if self.q is None and self.image is None and self.like is None:
             raise BadInputError("nothing to search for",
                                 hint="give q (text), an image upload, or like (an item id)")
@@ -66,7 +75,8 @@ class SearchQuery:
         return {"q": self.q, "image": self.image is not None, "like": self.like,
                 "not": self.negatives, "where": self.where, "kind": self.kind,
                 "text_weight": self.text_weight, "image_weight": self.image_weight,
-                "negative_weight": self.negative_weight, "hybrid": self.hybrid}
+                "negative_weight": self.negative_weight, "hybrid": self.hybrid,
+                "hubness": self.hubness, "balance": self.balance, "min_score": self.min_score}
 
 
 def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[list[Hit], bool]:
@@ -78,11 +88,15 @@ def run_search(col: Collection, query: SearchQuery, max_pixels: int) -> tuple[li
     if query.like is not None and image is None and query.q is not None:
         # Collection weighs a `like` item 1.0; scaling the text keeps the same ratio.
         text_weight = query.text_weight / max(query.image_weight, 1e-6)
+    from jointspace.query.quality_search import parse_min_score
+
     hits = col.search(query.q, image=image, item_id=query.like, k=query.k + 1,
                       offset=query.offset, where=query.where or None, kind=query.kind,
                       negative=query.negatives or None, text_weight=text_weight,
                       image_weight=query.image_weight, negative_weight=query.negative_weight,
-                      hybrid=False if query.hybrid == "off" else query.hybrid)
+                      hybrid=False if query.hybrid == "off" else query.hybrid,
+                      hubness=query.hubness, balance_modalities=BALANCE[query.balance],
+                      min_score=parse_min_score(query.min_score))
     return hits[: query.k], len(hits) > query.k
 
 

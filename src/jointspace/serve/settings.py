@@ -41,6 +41,7 @@ class ServeSettings:
     thumbnail_cache_bytes: int = 64 * 1024 * 1024  # in-memory LRU of encoded thumbnails
     hide_paths: bool = False  # results carry file names only, never the server's absolute paths
     log_level: str = "info"
+    runtime: str | None = None  # model runtime (auto, torch, bf16, onnx, onnx-int8); None: as indexed
 
     def hosts(self) -> list[str]:
         """Host headers to accept: anything once tokens guard the API, else loopback names only.

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.query import Collection
+from jointspace.query.runtimes import recorded_runtimes
 from jointspace.serve.admission import Gate
 from jointspace.serve.auth import ADMIN, TokenStore
 from jointspace.serve.batching import BatchedEmbedder, ModelWorker
@@ -88,7 +89,8 @@ class ServeState:
         collections built with the same model share one loaded model."""
         opened = Collection.open(path, readonly=not writable)
         try:
-            col = Collection(opened.store, self.embedder_for(opened.store.model))
+            runtime = self.settings.runtime or recorded_runtimes(opened.store).get("requested")
+            col = Collection(opened.store, self.embedder_for(opened.store.model, runtime))
         except BaseException:
             opened.close()
             raise
@@ -97,12 +99,13 @@ class ServeState:
         self.collections[name] = served
         return served
 
-    def embedder_for(self, model: str) -> BatchedEmbedder:
+    def embedder_for(self, model: str, runtime: str | None = None) -> BatchedEmbedder:
         """The shared, worker-batched embedder of ``model``, loaded on first request."""
         from jointspace.models import load_embedder
 
         if model not in self.embedders:
-            self.embedders[model] = BatchedEmbedder(load_embedder(model), self.worker)
+            self.embedders[model] = BatchedEmbedder(load_embedder(model, runtime=runtime),
+                                                    self.worker)
         return self.embedders[model]
 
     def get(self, name: str) -> Served:

@@ -167,7 +167,7 @@ def _check_ids(c: sqlite3.Connection, seq: int, report: CheckReport) -> None:
 # --- the index ------------------------------------------------------------------------------
 def _check_index(store: LocalStore, report: CheckReport) -> None:
     directory = store.directory
-    snapshot = VectorIndex.load(directory, store.dim, store.index_kind)
+    snapshot = VectorIndex.load(directory, store.dim, store.index_kind, store.index_dim)
     with store.truth.transaction() as c:
         seq = store.truth.seq(c)
         state = _snapshot_state(directory, snapshot, seq)
@@ -177,7 +177,7 @@ def _check_index(store: LocalStore, report: CheckReport) -> None:
             report.add(WARNING, f"snapshot-{state}", _SNAPSHOT_TEXT[state], REPAIR_HINT)
         index = store._synced(c)  # what an open would search: snapshot + replayed change log
         ids, vecs = store.truth.all_vectors(c)
-    got_ids, got_vecs = _index_contents(index)
+    got_ids, got_vecs = index.contents()
     report.index["ntotal"] = len(got_ids)
     if len(set(got_ids.tolist())) != len(got_ids):
         report.add(ERROR, "index-duplicates", "the index holds an id twice", REPAIR_HINT)
@@ -189,6 +189,7 @@ def _check_index(store: LocalStore, report: CheckReport) -> None:
                    f"({_sample(phantom)})", REPAIR_HINT)
         return
     order = np.argsort(got_ids, kind="stable")
+    vecs = index.encoded(vecs) if len(ids) else vecs  # the code kinds hold codes, not floats
     if len(ids) and not np.array_equal(got_vecs[order], vecs):
         differ = ids[np.any(got_vecs[order] != vecs, axis=1)]
         report.add(ERROR, "index-vectors", f"{len(differ)} index vectors differ from the stored "
@@ -208,17 +209,6 @@ def _snapshot_state(directory: Path, snapshot: VectorIndex | None, seq: int) -> 
     if snapshot is None:
         return "corrupt" if (directory / INDEX_META).exists() else "missing"
     return "future" if snapshot.seq > seq else "ok"
-
-
-def _index_contents(index: VectorIndex) -> tuple[np.ndarray, np.ndarray]:
-    import faiss
-
-    ids = faiss.vector_to_array(index.index.id_map).astype(np.int64)
-    inner = faiss.downcast_index(index.index.index)
-    if isinstance(inner, faiss.IndexHNSW):
-        inner = faiss.downcast_index(inner.storage)
-    vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, index.dim))
-    return ids, np.asarray(vecs, np.float32)
 
 
 # --- files and repair -------------------------------------------------------------------------

@@ -3,6 +3,13 @@
 The snapshot (``index-<seq>.faiss`` + ``index.json`` naming it, with its seq and checksum) is only a
 cache: both are written atomically (temp file, fsync, rename), ``index.json`` last, and anything wrong
 with the snapshot means "rebuild from SQLite".
+
+Opening must not read a large snapshot whole (a cold search of a 1M-item collection would spend
+seconds reading and hashing 2 GB): a flat snapshot of ``MMAP_MIN_BYTES`` or more is memory-mapped
+in place (``IO_FLAG_MMAP_IFC``) after a spot check (its size, and a hash of its first and last MiB
+and 64 blocks spread through it); smaller ones are read and fully hashed. A mapped index is
+read-only: the first change to it re-reads the snapshot into memory. ``jointspace check`` compares
+every indexed vector with SQLite, so damage the spot check misses is still found there.
 """
 
 from __future__ import annotations
@@ -10,38 +17,55 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from jointspace.runtime import configure_faiss
+from jointspace.store import codes
+from jointspace.store.codes import BINARY, CODE_KINDS, INT8, Fetch
 
 FLAT = "flat"
 HNSW = "hnsw"
-INDEX_KINDS = (FLAT, HNSW)
+INDEX_KINDS = (FLAT, HNSW, INT8, BINARY)
 INDEX_META = "index.json"
+MMAP_MIN_BYTES = 64 * 1024 * 1024
+_SPOT_EDGE = 1 << 20  # bytes hashed at each end
+_SPOT_BLOCKS, _SPOT_BLOCK = 64, 4096
 _BLOCK_FLOATS = 1 << 24  # scores computed per block in flat search: 64 MiB of float32
 
 
 class VectorIndex:
-    """An id-mapped inner-product index (exact flat by default, HNSW optional)."""
+    """An id-mapped inner-product index: exact flat (default), HNSW, or int8/binary codes.
 
-    def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32) -> None:
+    The code kinds hold no float vectors: their searches take a ``fetch`` callable giving the
+    exact vectors of a shortlist (``codes.search``). With ``prefix`` (Matryoshka truncation) any
+    kind indexes the renormalised first ``prefix`` dimensions and rescores its shortlist likewise.
+    """
+
+    def __init__(self, dim: int, kind: str = FLAT, hnsw_m: int = 32,
+                 prefix: int | None = None) -> None:
         import faiss
 
         configure_faiss()
-        self.dim, self.kind, self.hnsw_m = dim, kind, hnsw_m
+        self.dim, self.kind, self.hnsw_m, self.prefix = dim, kind, hnsw_m, prefix
+        width = self.width
         if kind == FLAT:
-            base = faiss.IndexFlatIP(dim)
+            base = faiss.IndexFlatIP(width)
         elif kind == HNSW:
-            base = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base = faiss.IndexHNSWFlat(width, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efSearch = 128
-        else:
+        elif kind not in CODE_KINDS:
             raise ValueError(f"unknown index kind {kind!r}; use one of {INDEX_KINDS}")
-        self.index = faiss.IndexIDMap2(base)
+        self.index = (codes.new_index(kind, width) if kind in CODE_KINDS
+                      else faiss.IndexIDMap2(base))
         self.seq = 0
-        self.stale = False  # HNSW cannot delete in place: rebuild before next search
+        self.trained = 0  # int8: how many vectors its ranges were learnt from
+        # rebuild before the next search: HNSW cannot delete in place, and int8 ranges learnt
+        # from a few vectors are relearnt from all of them as the index doubles
+        self.stale = False
+        self.mapped: Path | None = None  # the snapshot file this index is a read-only map of
         self._id_cache: np.ndarray | None = None  # storage row -> item id
         self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
@@ -49,10 +73,19 @@ class VectorIndex:
     def ntotal(self) -> int:
         return self.index.ntotal
 
+    @property
+    def width(self) -> int:
+        """Dimensions the faiss index holds: the prefix, or all of them."""
+        return self.prefix or self.dim
+
     def apply(self, ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray) -> None:
         """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
         import faiss
 
+        if self.mapped is not None and (len(ids) or len(deleted)):
+            # a mapped index cannot change (faiss aborts): own a copy in memory first
+            self.index = faiss.read_index(str(self.mapped))
+            self.mapped = None
         self._id_cache = self._order_cache = None
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
@@ -60,23 +93,82 @@ class VectorIndex:
                 self.stale = self.stale or bool(_present(self.index, drop))
             else:
                 self.index.remove_ids(faiss.IDSelectorBatch(drop))
-        if len(ids):
+        self._add(ids, vectors)
+
+    def fill(self, pages: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add a rebuild's (ids, vectors) pages to an empty index.
+
+        int8 first gathers ``codes.TRAIN_SAMPLE`` vectors (or all) to learn its ranges from.
+        """
+        self._id_cache = self._order_cache = None
+        head_ids: list[np.ndarray] = []
+        head_vecs: list[np.ndarray] = []
+        held = 0
+        for ids, vecs in pages:
+            if self.kind == INT8 and held < codes.TRAIN_SAMPLE:
+                head_ids.append(ids)
+                head_vecs.append(vecs)
+                held += len(ids)
+                if held < codes.TRAIN_SAMPLE:
+                    continue
+                ids, vecs = np.concatenate(head_ids), np.concatenate(head_vecs)
+            self._add(ids, vecs)
+        if self.kind == INT8 and 0 < held < codes.TRAIN_SAMPLE:
+            self._add(np.concatenate(head_ids), np.concatenate(head_vecs))
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if not len(ids):
+            return
+        if self.prefix:
+            vectors = codes.truncate(vectors, self.prefix)
+        if self.kind == INT8:
+            if not self.trained:
+                self.trained = codes.train(self.index, vectors)
+            elif self.trained < codes.RETRAIN_BELOW and self.ntotal + len(ids) >= 2 * self.trained:
+                self.stale = True
+        if self.kind in CODE_KINDS:
+            codes.add(self.kind, self.index, ids, vectors)
+        else:
             self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
 
     def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+        fetch: Fetch | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly."""
+        """Top-k (scores, ids) per query; ``allowed`` restricts to those ids, exactly.
+
+        Code kinds need ``fetch`` (ids -> float vectors) to rescore their shortlist.
+        """
         queries = np.ascontiguousarray(queries, np.float32)
         k = min(k, self.ntotal if allowed is None else len(allowed))
         if k == 0:
             return _empty(len(queries))
+        if self.kind in CODE_KINDS or self.prefix:
+            if fetch is None:
+                raise ValueError(f"a {self.kind} index of {self.width} of {self.dim} dimensions "
+                                 "rescores with the float vectors: pass fetch")
+            probe = codes.truncate(queries, self.prefix) if self.prefix else queries
+            if self.kind in CODE_KINDS:
+                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe)
+            m = codes.shortlist(self.kind, k, bool(self.prefix))
+            if allowed is not None and len(allowed) <= m:
+                cand = np.broadcast_to(np.asarray(allowed, np.int64), (len(queries), len(allowed)))
+            else:
+                _, cand = self._search_floats(probe, min(m, self.ntotal), allowed)
+            return codes.rescore(queries, cand, fetch, k)
+        return self._search_floats(queries, k, allowed)
+
+    def _search_floats(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            k = min(k, len(allowed))
         if self.kind == FLAT:
             return self._flat_search(queries, k, allowed)
         if allowed is None:
             return self.index.search(queries, k)
         # HNSW with a selector is approximate: score the allowed vectors exactly instead.
-        vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed])
+        vecs = np.vstack([self.index.reconstruct(int(i)) for i in allowed]).reshape(-1, self.width)
         return _topk(queries @ vecs.T, allowed, k)
 
     def _flat_search(
@@ -88,8 +180,8 @@ class VectorIndex:
         import faiss
 
         base = faiss.downcast_index(self.index.index)
-        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.dim)
-        vectors = vectors.reshape(self.ntotal, self.dim)
+        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.width)
+        vectors = vectors.reshape(self.ntotal, self.width)
         ids = self._ids()
         if allowed is not None:
             rows = self._rows_of(np.asarray(allowed, np.int64))
@@ -102,6 +194,27 @@ class VectorIndex:
             block_s, block_i = _topk(scores, ids[start:start + step], min(k, scores.shape[1]))
             best_s, best_i = _topk_merge(best_s, best_i, block_s, block_i, k)
         return best_s, best_i
+
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, what is stored for each): float vectors, or the codes of the code kinds."""
+        import faiss
+
+        ids = _id_map(self.index).astype(np.int64)
+        if self.kind in CODE_KINDS:
+            return ids, codes.stored_codes(self.kind, self.index)
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner = faiss.downcast_index(inner.storage)
+        vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.width))
+        return ids, np.asarray(vecs, np.float32)
+
+    def encoded(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` as :meth:`contents` would hold them."""
+        if self.prefix:
+            vectors = codes.truncate(vectors, self.prefix)
+        if self.kind in CODE_KINDS:
+            return codes.encode(self.kind, self.index, vectors)
+        return np.asarray(vectors, np.float32)
 
     def _ids(self) -> np.ndarray:
         if self._id_cache is None:
@@ -123,10 +236,14 @@ class VectorIndex:
         import faiss
 
         name = f"index-{self.seq:012d}.faiss"
+        write = faiss.write_index_binary if self.kind == BINARY else faiss.write_index
         # straight to the file, then hashed from it: no in-memory copy of a multi-GB index
-        digest = _atomic_write(directory / name, lambda tmp: faiss.write_index(self.index, tmp))
+        digest = _atomic_write(directory / name, lambda tmp: write(self.index, tmp))
+        path = directory / name
         meta = {"file": name, "sha256": digest, "seq": self.seq,
-                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal}
+                "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
+                "trained": self.trained, "prefix": self.prefix,
+                "size": path.stat().st_size, "spot_sha256": _spot_file_hash(path)}
         _atomic_write(directory / INDEX_META, json.dumps(meta).encode())  # the commit point
         # older snapshots, and temp files of saves that were killed mid-write
         stale = [*directory.glob("index-*.faiss"), *directory.glob("index*.tmp")]
@@ -135,28 +252,62 @@ class VectorIndex:
                 old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path, dim: int, kind: str) -> VectorIndex | None:
+    def load(cls, directory: Path, dim: int, kind: str,
+             prefix: int | None = None) -> VectorIndex | None:
         """The snapshot, or None if it is missing, damaged or does not match."""
         import faiss
 
         configure_faiss()
+        mapped = None
         try:
             meta = json.loads((directory / INDEX_META).read_text())
-            raw = (directory / Path(meta["file"]).name).read_bytes()
-            if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
-                return None
-            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
+            path = directory / Path(meta["file"]).name
+            size = path.stat().st_size
+            if kind == FLAT and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+                if size != meta.get("size") or _spot_file_hash(path) != meta["spot_sha256"]:
+                    return None
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+                mapped = path
+            else:
+                raw = path.read_bytes()
+                if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+                    return None
+                deserialize = (faiss.deserialize_index_binary if kind == BINARY
+                               else faiss.deserialize_index)
+                index = deserialize(np.frombuffer(raw, dtype=np.uint8))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None
-        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != dim:
+        width = prefix or dim
+        width = 8 * ((width + 7) // 8) if kind == BINARY else width
+        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != width:
             return None
-        if index.ntotal != meta.get("ntotal"):
+        if index.ntotal != meta.get("ntotal") or meta.get("prefix") != prefix:
             return None
         out = cls.__new__(cls)
-        out.dim, out.kind, out.hnsw_m, out.index = dim, kind, 32, index
-        out.seq, out.stale = int(meta["seq"]), False
+        out.dim, out.kind, out.hnsw_m, out.index, out.prefix = dim, kind, 32, index, prefix
+        out.seq, out.stale, out.mapped = int(meta["seq"]), False, mapped
+        out.trained = int(meta.get("trained", 0))
         out._id_cache = out._order_cache = None
         return out
+
+
+def _spot_offsets(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the parts of a file of ``size`` bytes the spot hash covers."""
+    if size <= 2 * _SPOT_EDGE:
+        return [(0, size)]
+    step = (size - 2 * _SPOT_EDGE) // (_SPOT_BLOCKS + 1)
+    middle = [(_SPOT_EDGE + (i + 1) * step, _SPOT_BLOCK) for i in range(_SPOT_BLOCKS)]
+    return [(0, _SPOT_EDGE), *middle, (size - _SPOT_EDGE, _SPOT_EDGE)]
+
+
+def _spot_file_hash(path: Path) -> str:
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for offset, length in _spot_offsets(size):
+            f.seek(offset)
+            h.update(f.read(length))
+    return h.hexdigest()
 
 
 def _present(index, ids: np.ndarray) -> int:

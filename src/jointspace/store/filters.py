@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jointspace.errors import FilterSyntaxError
+from jointspace.errors import BadInputError, FilterSyntaxError
 from jointspace.store.filter_syntax import parse_expression
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in")
@@ -181,3 +181,12 @@ def _check_scalar(field: str, value: Any) -> None:
                                 hint=f'to match the text, quote it: {field} = "{value!r}"')
     if isinstance(value, str) and "\x00" in value:
         raise FilterSyntaxError(f"{field}: NUL byte in value")
+
+
+def with_kind(flt: Filter | None, kind: str | None) -> Filter | None:
+    """``flt`` restricted to items of ``kind`` ("image" or "text"; None: unchanged)."""
+    if kind is None:
+        return flt
+    if kind not in ("image", "text"):
+        raise BadInputError(f"kind must be 'image' or 'text', not {kind!r}")
+    return Filter((flt.clauses if flt else ()) + (Clause("kind", "=", kind),))

@@ -65,6 +65,8 @@ class LocalStore:
         try:
             self.model, self.dim = meta["model"], int(meta["dim"])
             self.index_kind = meta.get("index", FLAT)
+            # Matryoshka truncation: the index holds this renormalised prefix (None: all dims)
+            self.index_dim = int(meta["index_dim"]) if meta.get("index_dim") else None
         except (KeyError, ValueError) as exc:
             raise CorruptCollectionError(
                 f"{directory}: collection metadata is incomplete ({exc})",
@@ -78,8 +80,12 @@ class LocalStore:
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: Path, model: str, dim: int, index: str = FLAT) -> LocalStore:
+    def create(cls, directory: Path, model: str, dim: int, index: str = FLAT,
+               index_dim: int | None = None) -> LocalStore:
         check_index_kind(index)
+        if index_dim is not None and not 0 < index_dim <= dim:
+            raise BadInputError(f"--dim {index_dim} is outside 1..{dim} (the model's dimension)",
+                                hint="pass a prefix length no larger than the model's dim")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -92,6 +98,8 @@ class LocalStore:
         if "model" not in meta:
             initial = {"model": model, "dim": str(dim), "index": index, "seq": "0",
                        "created_at": str(time.time())}
+            if index_dim is not None and index_dim < dim:
+                initial["index_dim"] = str(index_dim)
             # OR IGNORE: of processes creating it at once, the first wins; the others then see
             # its model (and refuse if theirs differs) instead of overwriting it
             with truth.transaction(write=True) as c:
@@ -208,11 +216,15 @@ class LocalStore:
         with self._index_lock, self.truth.transaction() as conn:
             index = self._synced(conn)
             allowed = self.truth.filter_ids(where, conn) if where is not None else None
-            scores, ids = index.search(queries, k, allowed)
+            scores, ids = index.search(queries, k, allowed, self._fetch)
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row) if i >= 0]
             for id_row, score_row in zip(ids, scores)
         ]
+
+    def _fetch(self, ids: np.ndarray) -> np.ndarray:
+        """Float vectors for a compressed index's shortlist (inside search's transaction)."""
+        return self.truth.vectors(ids.tolist(), self.dim)
 
     def filter_ids(self, where: Filter) -> np.ndarray:
         with self.truth.transaction() as conn:
@@ -251,6 +263,7 @@ class LocalStore:
                 "count": sum(summary["kinds"].values()), "kinds": summary["kinds"],
                 "errors": summary["errors"], "seq": int(meta.get("seq", 0)),
                 "format": self.truth.schema_version(), "index": self.index_kind,
+                "index_dim": self.index_dim or self.dim,
                 "size_bytes": size}
 
     def get(self, ids: Sequence[int]) -> list[StoredItem]:
@@ -266,6 +279,18 @@ class LocalStore:
         with self.truth.locked():
             return self.truth.seq()
 
+    def changes_since(self, seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(written ids, their vectors, deleted ids) after ``seq``; None when the tombstones
+        that far back were compacted away (derived state that old must be recomputed)."""
+        with self.truth.transaction() as conn:
+            if seq < _purged_seq(conn):
+                return None
+            pages = list(self.truth.changed_pages(seq, conn))
+            ids = np.concatenate([p[0] for p in pages]) if pages else np.zeros(0, np.int64)
+            vecs = (np.concatenate([p[1] for p in pages]) if pages
+                    else np.zeros((0, self.dim), np.float32))
+            return ids, vecs, self.truth.deleted_since(seq, conn)
+
     def read_state(self, name: str) -> StateBlob | None:
         return self.truth.get_state(name)
 
@@ -279,7 +304,8 @@ class LocalStore:
     def index_status(self) -> dict[str, int | str | bool]:
         with self._index_lock:
             index = self._synced(None)
-            return {"kind": index.kind, "ntotal": index.ntotal, "seq": index.seq,
+            return {"kind": index.kind, "dim": index.width, "ntotal": index.ntotal,
+                    "seq": index.seq,
                     "rebuilt_on_open": self.rebuilt}
 
     # --- index maintenance ------------------------------------------------------------------
@@ -289,7 +315,8 @@ class LocalStore:
             with self.truth.transaction() as c:
                 return self._synced(c)
         if self._index is None:
-            self._index = VectorIndex.load(self.directory, self.dim, self.index_kind)
+            self._index = VectorIndex.load(self.directory, self.dim, self.index_kind,
+                                           self.index_dim)
             if self._index is None:
                 self._index = self._build(conn)
                 self.rebuilt = True
@@ -311,11 +338,10 @@ class LocalStore:
         return self._index
 
     def _build(self, conn) -> VectorIndex:
-        index = VectorIndex(self.dim, self.index_kind)
+        index = VectorIndex(self.dim, self.index_kind, prefix=self.index_dim)
         # page by page: faiss grows its storage in place (realloc), so the peak stays near the
         # index itself; a preallocated array of everything would double it
-        for ids, vecs in self.truth.changed_pages(-1, conn):
-            index.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
+        index.fill(self.truth.changed_pages(-1, conn))
         index.seq = self.truth.seq(conn)
         return index
 

@@ -14,7 +14,8 @@ def _open(location: str, readonly: bool, options: StoreOptions) -> LocalStore:
 
 
 def _create(location: str, model: str, dim: int, options: StoreOptions) -> LocalStore:
-    return LocalStore.create(Path(location), model, dim, index=options.index)
+    return LocalStore.create(Path(location), model, dim, index=options.index,
+                             index_dim=options.index_dim)
 
 
 def _exists(location: str, options: StoreOptions) -> bool:

@@ -40,10 +40,11 @@ BACKENDS: dict[str, str] = {
 class StoreOptions:
     """How to reach or create a collection; each backend uses the fields it knows."""
 
-    index: str = "flat"  # local: flat (exact) or hnsw
+    index: str = "flat"  # local: flat (exact), hnsw, int8 or binary
     api_key: str | None = None  # Qdrant: defaults to $JOINTSPACE_QDRANT_API_KEY; never printed
     shards: int | None = None  # Qdrant, on create
     replicas: int | None = None  # Qdrant, on create
+    index_dim: int | None = None  # local: index only this renormalised prefix (Matryoshka)
 
     def __post_init__(self) -> None:
         from jointspace.store.local import check_index_kind

@@ -93,6 +93,9 @@ function buildForm(offset) {
   form.append("text_weight", String((100 - t) / 100));
   form.append("image_weight", String(t / 100));
   if (q && $("hybrid").checked) form.append("hybrid", "on");
+  if ($("hubness").value) form.append("hubness", $("hubness").value);
+  if ($("balance").value !== "auto") form.append("balance", $("balance").value);
+  if ($("min-score").checked) form.append("min_score", "auto");
   form.append("k", $("k").value);
   form.append("offset", String(offset));
   return form;
@@ -128,6 +131,7 @@ async function search(append = false) {
 
 function summary() {
   const n = S.results.length;
+  if (!n && $("min-score").checked) return "No good match: nothing scores above this collection's cut-off.";
   if (!n) return "No results. Try other words, or remove filters.";
   return `${n} result${n === 1 ? "" : "s"}${S.nextOffset !== null ? " (more available)" : ""} · ${S.took} ms`;
 }
@@ -251,7 +255,8 @@ function openDetails(i) {
     media.append(el("blockquote", "", hit.text || ""));
   }
   $("d-title").textContent = hit.kind === "image" ? baseName(hit.path) : `Text #${hit.id}`;
-  $("d-score").textContent = `#${i + 1} · score ${fmtScore(hit.score)} (cosine similarity)`;
+  const rel = hit.relevance != null ? ` · relevance ${hit.relevance.toFixed(2)} (calibrated)` : "";
+  $("d-score").textContent = `#${i + 1} · score ${fmtScore(hit.score)} (cosine similarity)${rel}`;
   const dl = $("d-meta");
   dl.replaceChildren();
   const rows = [["id", hit.id], ["kind", hit.kind]];
@@ -346,6 +351,7 @@ function wire() {
   document.querySelectorAll("input[name=kind]").forEach((r) => r.addEventListener("change", rerun));
   $("k").addEventListener("change", rerun);
   $("hybrid").addEventListener("change", rerun);
+  ["hubness", "balance", "min-score"].forEach((id) => $(id).addEventListener("change", rerun));
   $("collection").addEventListener("change", () => {
     S.collection = $("collection").value; S.like = null; updateChip(); describeCollection(); rerun();
   });

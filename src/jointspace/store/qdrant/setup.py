@@ -23,6 +23,9 @@ def create_collection(client: Any, target: Target, model: str, dim: int,
 
     if options.index not in INDEX_KINDS:
         raise BadInputError(f"index must be one of {INDEX_KINDS} on Qdrant")
+    if options.index_dim is not None:
+        raise BadInputError("--dim (a truncated index) is a local-collection option",
+                            hint="index all dimensions on Qdrant, or use a local --collection DIR")
     if not client.collection_exists(target.name):
         extra = {k: v for k, v in (("shard_number", options.shards),
                                    ("replication_factor", options.replicas)) if v is not None}
