@@ -73,3 +73,12 @@ def test_demo_command_json(tmp_path, tiny_ckpt):
     data = json.loads(res.stdout.strip().splitlines()[-1])
     assert data["report"].endswith("report.html") and data["train"]["steps"] == 2
     assert all("labels" in h for q in data["queries"] for h in q["hits"])
+    again = CliRunner().invoke(app, [
+        "demo", "--workdir", str(tmp_path), "--n", "300", "--seed", "1",
+        "--set", f"init=hf:{tiny_ckpt}", "--set", "steps=2", "--set", "batch_size=16",
+        "--set", "max_images=32", "--set", "val_images=8", "--set", "threads=1"],
+        env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    seen, held = data["metrics"]["P@10 seen"], data["metrics"]["P@10 heldout"]
+    assert (f"single-object P@10: seen {seen:.3f}, held-out {held:.3f}; training "
+            f"{data['train']['train_seconds']} s") in again.stdout

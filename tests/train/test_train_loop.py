@@ -61,16 +61,11 @@ def test_locked_text_tower_does_not_move(small_world, tiny_checkpoint, tmp_path)
 
 
 def test_resume_after_a_crash_gives_the_uninterrupted_result(small_world, tiny_checkpoint,
-                                                             tmp_path, monkeypatch):
+                                                             tmp_path, monkeypatch,
+                                                             crash_after_saving):
     straight = train(_config(small_world, tiny_checkpoint, tmp_path / "straight", val=None))
     real_save = loop_module.save_state
-
-    def crash_after_step_4(path, step, *args, **kwargs):
-        real_save(path, step, *args, **kwargs)
-        if step == 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_module, "save_state", crash_after_step_4)
+    monkeypatch.setattr(loop_module, "save_state", crash_after_saving(real_save, 4))
     with pytest.raises(KeyboardInterrupt):
         train(_config(small_world, tiny_checkpoint, tmp_path / "crashed", val=None))
     monkeypatch.setattr(loop_module, "save_state", real_save)
@@ -140,3 +135,10 @@ def test_bf16_text_cache_stays_close_to_float32(small_world, tiny_checkpoint, tm
     a, b = vectors(False), vectors(True)
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     assert a.shape == b.shape and not torch.equal(a, b) and cos.min() > 0.999
+
+
+def test_matryoshka_training_runs_and_logs(small_world, tiny_checkpoint, tmp_path):
+    plain = train(_config(small_world, tiny_checkpoint, tmp_path / "p", val=None, steps=4))
+    nested = train(_config(small_world, tiny_checkpoint, tmp_path / "m", val=None, steps=4,
+                           matryoshka=[2, 4]))
+    assert np.isfinite(nested.losses).all() and nested.losses != plain.losses

@@ -87,3 +87,19 @@ def test_dispatch_rejects_unknown_losses():
         contrastive_loss("siglip", x, x, s, None)
     with pytest.raises(ValueError):
         contrastive_loss("triplet", x, x, s, None)
+
+
+def test_matryoshka_loss_is_the_mean_over_renormalised_prefixes():
+    from jointspace.train.losses import matryoshka_loss
+
+    rng = np.random.default_rng(3)
+    img, txt = _unit(rng, 6, 8), _unit(rng, 6, 8)
+    pos = np.zeros((6, 6), bool)
+    pos[0, 1] = pos[1, 0] = True
+    want = np.mean([_naive_clip(img[:, :d] / np.linalg.norm(img[:, :d], axis=1, keepdims=True),
+                                txt[:, :d] / np.linalg.norm(txt[:, :d], axis=1, keepdims=True),
+                                1.5, pos) for d in (2, 4, 8)])
+    got = matryoshka_loss("clip", torch.tensor(img), torch.tensor(txt),
+                          torch.tensor(1.5, dtype=torch.float64), None, torch.tensor(pos),
+                          [4, 2, 8, 99])  # the full width counts once; oversize dims ignored
+    assert float(got) == pytest.approx(want, rel=1e-9)

@@ -9,13 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
-from jointspace.train.main import field_help
 
-_HELP = field_help()
 _WORLD_OUT = typer.Option(..., "--out", "-o", help="Output directory.")
-_TRAIN_OUT = typer.Option(..., "--out", "-o", help=_HELP["out"])
-_EXTRA = typer.Option(None, "--arg", help="Any other `python -m jointspace.train` option, e.g. "
-                                          "--arg=--augment=none (repeatable).")
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +18,7 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     world.command("generate")(generate)
     app.add_typer(world, name="world")
-    app.command("train")(train)
+    app.command("train")(_train_command())
     app.command("demo")(demo)
 
 
@@ -71,55 +66,54 @@ def _render_world(d: dict) -> None:
                   f"--val {d['out']}/val/pairs.jsonl --out runs/demo")
 
 
-def train(
-    data: str = typer.Option(..., "--data", "-d", help=_HELP["data"]),
-    out: Path = _TRAIN_OUT,
-    init: str = typer.Option("recipe:cnn-minilm", "--init", help=_HELP["init"]),
-    val: str = typer.Option(None, help=_HELP["val"]),
-    split: str = typer.Option(None, help=_HELP["split"]),
-    loss: str = typer.Option("clip", help=_HELP["loss"]),
-    lock: str = typer.Option("auto", help=_HELP["lock"]),
-    batch_size: int = typer.Option(256, min=1, help=_HELP["batch_size"]),
-    steps: int = typer.Option(None, min=1, help=_HELP["steps"]),
-    epochs: float = typer.Option(5.0, min=0.0, max=1e6, help=_HELP["epochs"]),
-    lr: float = typer.Option(2e-3, help=_HELP["lr"]),
-    captions_per_image: int = typer.Option(None, min=1, help=_HELP["captions_per_image"]),
-    max_images: int = typer.Option(None, min=1, help=_HELP["max_images"]),
-    max_seconds: float = typer.Option(None, min=0.0, max=1e9, help=_HELP["max_seconds"]),
-    seed: int = typer.Option(0, help=_HELP["seed"]),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help=_HELP["resume"]),
-    nproc: int = typer.Option(1, min=1, help="Processes (>1 launches torchrun on gloo, CPU)."),
-    nnodes: int = typer.Option(1, min=1, help="Nodes of a multi-node torchrun job (run the same "
-                                              "command on each)."),
-    rdzv_endpoint: str = typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
-    rdzv_id: str = typer.Option("jointspace", help="Job id, the same on every node."),
-    extra: list[str] = _EXTRA,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
-    argv = ["--data", data, "--out", str(out), "--init", init, "--loss", loss, "--lock", lock,
-            "--batch-size", str(batch_size), "--epochs", str(epochs), "--lr", str(lr),
-            "--seed", str(seed)]
-    for flag, value in (("--val", val), ("--split", split), ("--steps", steps),
-                        ("--captions-per-image", captions_per_image),
-                        ("--max-images", max_images), ("--max-seconds", max_seconds)):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += ([] if resume else ["--no-resume"]) + (["--no-progress"] if as_json else [])
-    argv += list(extra or [])
-    from jointspace.train.launch import Launch, run_torchrun
+def _train_command():
+    """``jointspace train``: its options are TrainConfig's (see jointspace.train.options)."""
+    import inspect
 
-    launch = Launch(nproc, nnodes, rdzv_endpoint, rdzv_id)
-    result = run_torchrun(launch, argv) if launch.distributed else _run_inline(argv)
-    emit(result, as_json, _render_train if result else
-         lambda _: console.print("done; rank 0 ran on another node: see its output"))
+    from jointspace.train.options import typer_signature
+
+    extra = [
+        inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                          default=typer.Option(1, min=1, help="Processes (>1 launches torchrun "
+                                                                "on gloo, CPU).")),
+        inspect.Parameter("nnodes", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                          default=typer.Option(1, min=1, help="Nodes of a multi-node torchrun "
+                                                                "job (run the same command on "
+                                                                "each).")),
+        inspect.Parameter("rdzv_endpoint", inspect.Parameter.KEYWORD_ONLY,
+                          annotation=str | None,
+                          default=typer.Option(None, help="HOST:PORT of the rendezvous "
+                                                          "(multi-node).")),
+        inspect.Parameter("rdzv_id", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                          default=typer.Option("jointspace", help="Job id, the same on every "
+                                                                  "node.")),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                          default=JSON_OPTION),
+    ]
+
+    def train(**values) -> None:
+        """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
+        from jointspace.train.launch import Launch, run_torchrun
+        from jointspace.train.options import config_argv, config_from_values
+
+        as_json = values.pop("as_json")
+        launch = Launch(*(values.pop(k) for k in ("nproc", "nnodes", "rdzv_endpoint", "rdzv_id")))
+        config = config_from_values(values)
+        if as_json:
+            config.progress = False
+        result = (run_torchrun(launch, config_argv(config)) if launch.distributed
+                  else _run_inline(config))
+        emit(result, as_json, _render_train if result else
+             lambda _: console.print("done; rank 0 ran on another node: see its output"))
+
+    train.__signature__ = typer_signature(extra)  # type: ignore[attr-defined]
+    return train
 
 
-def _run_inline(argv: list[str]) -> dict:
+def _run_inline(config) -> dict:
     from jointspace.train.loop import train as run_training
-    from jointspace.train.main import parse_config
 
-    return run_training(parse_config(argv)).to_dict()
+    return run_training(config).to_dict()
 
 
 def _render_train(d: dict) -> None:
@@ -132,8 +126,12 @@ def _render_train(d: dict) -> None:
         if "R@" in key:
             table.add_row(f"val {key}", f"{value:.3f}")
     console.print(table)
-    if d.get("plot"):
-        console.print(f"curves: {d['plot']}")
+    if d.get("best"):
+        console.print(f"kept: the weights of step {d['best']['step']} (best validation mean "
+                      f"recall {d['best']['mean_recall']:.3f})"
+                      + ("; stopped early" if d.get("stopped_early") else ""))
+    if d.get("report"):
+        console.print(f"report: file://{Path(d['report']).resolve()}")
     console.print(f"model: hf:{d['model_dir']}  (e.g. jointspace index DIR -c COL -m "
                   f"hf:{d['model_dir']})")
 
@@ -153,7 +151,7 @@ def demo(
 ) -> None:
     """Offline end to end: world -> train -> index -> queries -> metrics -> HTML report."""
     from jointspace.demo import DemoConfig, run_demo
-    from jointspace.train.main import parse_overrides
+    from jointspace.train.options import parse_overrides
 
     overrides = parse_overrides(settings or [])
     _check_train_settings(overrides)  # before minutes of drawing, not after
@@ -197,7 +195,9 @@ def _render_demo(d: dict) -> None:
     for name, value in d["metrics"].items():
         metrics.add_row(name, f"{value:.3f}")
     console.print(metrics)
-    t = d["train"]
+    t, m = d["train"], d["metrics"]
+    console.print(f"[bold]single-object P@10: seen {m['P@10 seen']:.3f}, held-out "
+                  f"{m['P@10 heldout']:.3f}; training {t['train_seconds']} s[/]")
     console.print(f"trained {t['steps']} steps in {t['train_seconds']} s "
                   f"(+{t['setup_seconds']} s data/text caching); cached stages: "
                   + (", ".join(k for k, v in d["cached"].items() if v) or "none"))

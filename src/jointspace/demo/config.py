@@ -36,6 +36,7 @@ RECIPE: dict[str, Any] = {
     "max_images": 40_000,
     "val_images": 500,
     "val_every": 100,
+    "fast_text": True,  # bf16 caption caching: ~1.6x faster, cos > 0.9999 to fp32
     "recipe_overrides": {"cnn_activation": "relu"},
 }
 

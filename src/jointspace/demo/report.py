@@ -13,7 +13,8 @@ from jointspace.worlds.evaluate import WorldReport
 from jointspace.worlds.vocab import colour_names, shape_names
 
 # First targets from the issue; the report shows each number next to its target.
-TARGETS = {"P@10 seen": 0.9, "P@10 heldout": 0.9, "zero-shot heldout": 0.5}
+TARGETS = {"P@10 seen": 0.95, "P@10 heldout": 0.95, "P@10 paraphrase": 0.93,
+           "zero-shot heldout": 0.9}
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}

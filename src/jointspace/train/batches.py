@@ -38,13 +38,17 @@ def shift_offsets(step: int, n: int, max_shift: int, seed: int) -> np.ndarray:
 
 def shift_images(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
     """Translate each image of (n, c, h, w) by its (dy, dx), repeating the edge pixels."""
-    n, _, h, w = x.shape
+    return shift_nhwc(x.permute(0, 2, 3, 1), offsets).permute(0, 3, 1, 2).contiguous()
+
+
+def shift_nhwc(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
+    """:func:`shift_images` for channels-last (n, h, w, c) tensors of any dtype (e.g. uint8)."""
+    n, h, w, _ = x.shape
     off = torch.from_numpy(offsets)
     rows = (torch.arange(h)[None, :] - off[:, :1]).clamp(0, h - 1)  # (n, h)
     cols = (torch.arange(w)[None, :] - off[:, 1:]).clamp(0, w - 1)  # (n, w)
     b = torch.arange(n)[:, None, None]
-    out = x.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
-    return out.permute(0, 3, 1, 2).contiguous()
+    return x[b, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
 
 
 def same_caption_mask(caption_ids: np.ndarray) -> torch.Tensor:

@@ -17,12 +17,13 @@ from jointspace.errors import BadInputError
 # Settings that must match to continue a run; others (e.g. logging cadence) may change.
 _MUST_MATCH = ("data", "init", "split", "loss", "lock", "batch_size", "seed", "captions_per_image",
                "max_images", "positives", "augment", "lr", "weight_decay", "warmup", "lr_scales",
-               "recipe_overrides")
+               "recipe_overrides", "val", "val_split", "val_fraction", "val_images", "matryoshka",
+               "precision")
 
 
 def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],
                optimizer: torch.optim.Optimizer, scheduler: Any, config: dict[str, Any],
-               total_steps: int) -> None:
+               total_steps: int, extra: dict[str, Any] | None = None) -> None:
     """Write atomically (a kill mid-write leaves the previous checkpoint intact)."""
     state = {
         "step": step,
@@ -31,6 +32,7 @@ def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "config": config,
+        "extra": extra or {},  # e.g. the best weights so far (see selection.BestKeeper)
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -39,8 +41,8 @@ def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],
 
 def load_state(path: Path, trainable: dict[str, torch.nn.Parameter],
                optimizer: torch.optim.Optimizer, scheduler: Any, config: dict[str, Any],
-               total_steps: int) -> int:
-    """Restore into the live objects; return the step to continue from."""
+               total_steps: int) -> tuple[int, dict[str, Any]]:
+    """Restore into the live objects; return the step to continue from and the extra state."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     changed = [k for k in _MUST_MATCH if state["config"].get(k) != config.get(k)]
     if state["total_steps"] != total_steps:
@@ -54,4 +56,4 @@ def load_state(path: Path, trainable: dict[str, torch.nn.Parameter],
             p.copy_(state["trainable"][k])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"])
+    return int(state["step"]), state.get("extra", {})

@@ -1,4 +1,9 @@
-"""Training configuration and result as plain dataclasses."""
+"""Training configuration and result as plain dataclasses.
+
+Each TrainConfig field carries its help text and CLI spelling in its metadata (:func:`option`):
+the one source of truth for ``jointspace train``, ``python -m jointspace.train`` and the docs
+(see :mod:`jointspace.train.options`).
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,89 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def option(default: Any = None, help_text: str = "", *, factory: Any = None,
+           short: str | None = None, flag: str | None = None, metavar: str | None = None,
+           at_least: float | None = None, at_most: float | None = None) -> Any:
+    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``)."""
+    meta = {"help": help_text, "short": short, "flag": flag, "metavar": metavar, "min": at_least,
+            "max": at_most}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+REQUIRED: Any = ...  # marks an option without a default
+
+
 @dataclass
 class TrainConfig:
-    data: str  # pairs.jsonl manifest, a world dir, or webdataset shards (glob or {a..b} braces)
-    out: str  # output dir: model/, log.jsonl, training.png, last.pt, cache/
-    init: str = "recipe:cnn-minilm"  # recipe:<name> (new model) or hf:<dir|id> (fine-tune)
-    split: str | None = None  # keep only manifest rows with this "split" value
-    val: str | None = None  # validation pairs (same formats as data); None = no validation
-    val_split: str | None = None  # "split" filter for val
-    val_images: int = 1000  # validate on the first N images of val
-    loss: str = "clip"  # "clip" (softmax, learnable temperature) or "siglip" (sigmoid + bias)
-    lock: str = "auto"  # tower(s) kept frozen: "text", "image", "none", "auto" (recipe default)
-    batch_size: int = 256  # global batch (split evenly across processes under torchrun)
-    steps: int | None = None  # optimisation steps; None = derived from epochs
-    epochs: float = 5.0  # passes over the images when steps is None
-    max_seconds: float | None = None  # stop early after this much training time (not deterministic)
-    lr: float = 2e-3  # peak AdamW learning rate
-    weight_decay: float = 0.05  # AdamW decay on weight matrices (not norms, biases, scales)
-    warmup: int = 100  # linear warm-up steps, then cosine decay to zero
-    captions_per_image: int | None = None  # use only each image's first K captions
-    max_images: int | None = None  # use only the first N images
-    positives: str = "caption"  # "caption": identical captions in a batch are all positives
-    augment: str = "shift"  # "shift" (random translation by up to 1/16 of the side) or "none"
-    seed: int = 0  # seeds model init, data order, caption choice and augmentation
-    threads: int | None = None  # torch threads per process; None = cores / processes
-    log_every: int = 20  # steps between train log records
-    val_every: int = 200  # steps between validation runs (and at the end)
-    checkpoint_every: int = 500  # steps between resumable checkpoints (and at the end)
-    resume: bool = True  # continue from out/last.pt when it exists
-    fast_text: bool = False  # cache locked text vectors under bf16 autocast (~1.6x faster, cos>0.9999)
-    cache_dir: str | None = None  # where decoded images / text vectors are cached (out/cache)
-    text_model: str | None = None  # recipe text tower dir; None = all-MiniLM-L6-v2 (offline)
-    progress: bool = True  # rich progress bar on a terminal (rank 0 only)
-    recipe_overrides: dict[str, Any] = field(default_factory=dict)  # DualEncoderConfig fields
-    lr_scales: dict[str, float] = field(default_factory=dict)  # param-name prefix -> lr multiplier
+    data: str = option(REQUIRED, "Training pairs: a pairs.jsonl manifest, a world dir, or "
+                       "webdataset shards (glob or {a..b} braces).", short="-d")
+    out: str = option(REQUIRED, "Output dir: model/, log.jsonl, training.png, report.html, "
+                      "last.pt, cache/.", short="-o")
+    init: str = option("recipe:cnn-minilm", "recipe:<name> (new model) or hf:<dir|id> "
+                       "(fine-tune an existing CLIP/SigLIP/jointspace checkpoint).")
+    split: str | None = option(None, "Keep only manifest rows with this 'split' value.")
+    val: str | None = option(None, "Validation pairs (same formats as --data); without it "
+                             "--val-fraction of the training images is held out.")
+    val_split: str | None = option(None, "'split' filter for --val.")
+    val_fraction: float = option(0.05, "Without --val: hold out this fraction of the training "
+                                 "images (seeded, at most --val-images) for validation; 0 = none.",
+                                 at_least=0.0, at_most=0.99)
+    val_images: int = option(1000, "Validate on at most this many images.", at_least=1)
+    loss: str = option("clip", "'clip' (softmax, learnable temperature) or 'siglip' "
+                       "(sigmoid + bias).")
+    lock: str = option("auto", "Tower(s) kept frozen: text, image, none, auto (recipe default; "
+                       "none for hf:).")
+    batch_size: int = option(256, "Global batch (split evenly across processes under torchrun).",
+                             at_least=1)
+    steps: int | None = option(None, "Optimisation steps; default: derived from --epochs.", at_least=1)
+    epochs: float = option(5.0, "Passes over the training images when --steps is not given.",
+                           at_least=0.0, at_most=1e6)
+    max_seconds: float | None = option(None, "Stop after this much training time "
+                                       "(not deterministic).", at_least=0.0, at_most=1e9)
+    lr: float = option(2e-3, "Peak AdamW learning rate.")
+    weight_decay: float = option(0.05, "AdamW decay on weight matrices (not norms, biases, "
+                                 "scales).")
+    warmup: int = option(100, "Linear warm-up steps, then cosine decay to zero.", at_least=0)
+    captions_per_image: int | None = option(None, "Use only each image's first K captions.",
+                                            at_least=1)
+    max_images: int | None = option(None, "Use only the first N images.", at_least=1)
+    positives: str = option("caption", "'caption': identical captions in a batch are all "
+                            "positives; 'pair': only the pair itself.")
+    augment: str = option("shift", "'shift' (random translation by up to 1/16 of the side) "
+                          "or 'none'.")
+    precision: str = option("fp32", "Image tower compute: 'fp32', or 'bf16' autocast (needs "
+                            "native bf16; slower than fp32 without AMX, see benchmarks).")
+    matryoshka: list[int] = option(factory=list, help_text="Also train these leading dimensions "
+                                   "(e.g. 64,128): nested losses, so truncated vectors work.",
+                                   metavar="D1,D2,...")
+    patience: int | None = option(None, "Early stopping: stop after this many validations "
+                                  "without a better validation mean recall.", at_least=1)
+    keep: str = option("best", "Weights saved to model/: 'best' (highest validation mean "
+                       "recall; last without validation) or 'last'.")
+    seed: int = option(0, "Seeds model init, data order, caption choice, augmentation and the "
+                       "validation split.")
+    threads: int | None = option(None, "Torch threads per process; default: cores / processes.",
+                                 at_least=1)
+    log_every: int = option(20, "Steps between train log records.", at_least=1)
+    val_every: int = option(200, "Steps between validation runs (and at the end).", at_least=1)
+    checkpoint_every: int = option(500, "Steps between resumable checkpoints (and at the end).",
+                                   at_least=1)
+    resume: bool = option(True, "Continue from OUT/last.pt when it exists.")
+    fast_text: bool = option(False, "Cache locked text vectors under bf16 autocast "
+                             "(~1.6x faster, cos > 0.9999).")
+    cache_dir: str | None = option(None, "Where decoded images and text vectors are cached "
+                                   "(default OUT/cache).")
+    text_model: str | None = option(None, "Recipe text tower dir (default: the offline "
+                                    "all-MiniLM-L6-v2).")
+    progress: bool = option(True, "Progress bar with ETA on a terminal (first process only).")
+    recipe_overrides: dict[str, Any] = option(
+        factory=dict, flag="--set", metavar="KEY=VALUE",
+        help_text="Override a recipe's DualEncoderConfig field (JSON value), repeatable.")
+    lr_scales: dict[str, float] = option(
+        factory=dict, flag="--lr-scale", metavar="PREFIX=FACTOR",
+        help_text="Scale the lr of parameters whose name starts with PREFIX, repeatable.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,10 +111,13 @@ class TrainResult:
     samples_per_s: float  # training pairs per second of optimisation (validation and
                           # checkpoint saving excluded)
     final_loss: float | None  # mean loss over the last logging window
-    val: dict[str, float]  # last validation metrics (empty without --val)
+    val: dict[str, float]  # last validation metrics (empty without validation)
     log: str  # log.jsonl path
     plot: str | None  # training.png path
     resumed_from: int = 0  # step it resumed from (0 = fresh)
+    best: dict[str, Any] = field(default_factory=dict)  # step and metrics of the kept weights
+    stopped_early: bool = False  # early stopping (--patience) ended the run
+    report: str | None = None  # report.html beside the checkpoint
     losses: list[float] = field(default_factory=list)  # per-step loss of this run
 
     def to_dict(self) -> dict[str, Any]:

@@ -148,3 +148,19 @@ def _shard_listing(spec: str) -> _Listing:
     h.update("\n".join(c for k in keys for c in captions[k]).encode())
     return _Listing(spec, keys, [captions[k] for k in keys], h.hexdigest(),
                     images.__getitem__)
+
+
+def split_validation(data: PairData, n_val: int, seed: int) -> tuple[PairData, PairData]:
+    """(train, val): ``n_val`` images drawn by ``seed`` held out, both in their original order."""
+    rng = np.random.default_rng([seed, 7])
+    held = np.zeros(len(data), bool)
+    held[rng.permutation(len(data))[:n_val]] = True
+    return _subset(data, np.flatnonzero(~held), "train"), _subset(data, np.flatnonzero(held), "val")
+
+
+def _subset(data: PairData, rows: np.ndarray, part: str) -> PairData:
+    counts = np.diff(data.start)[rows]
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    captions = [c for i in rows for c in data.captions[data.start[i] : data.start[i + 1]]]
+    digest = hashlib.sha256(data.hash.encode() + part.encode() + rows.tobytes()).hexdigest()[:16]
+    return PairData(data.images[rows], captions, start, f"{data.name}:{part}", digest)

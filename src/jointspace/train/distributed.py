@@ -72,6 +72,15 @@ def broadcast_parameters(module_params: list[torch.Tensor], d: Dist) -> None:
         dist.broadcast(p.data, src=0)
 
 
+def from_first(flag: bool, d: Dist) -> bool:
+    """Rank 0's ``flag`` on every process (e.g. its early-stopping decision)."""
+    if d.world == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()

@@ -62,3 +62,17 @@ def contrastive_loss(kind: str, image: torch.Tensor, text: torch.Tensor,
             raise ValueError("the siglip loss needs a logit_bias")
         return siglip_loss(image, text, logit_scale, logit_bias, positives)
     raise ValueError(f"unknown loss {kind!r}; use one of {LOSSES}")
+
+
+def matryoshka_loss(kind: str, image: torch.Tensor, text: torch.Tensor,
+                    logit_scale: torch.Tensor, logit_bias: torch.Tensor | None,
+                    positives: torch.Tensor | None, dims: list[int]) -> torch.Tensor:
+    """Mean of the loss at the full width and at each leading ``dims`` prefix (re-normalised)."""
+    full = image.shape[1]
+    widths = sorted({d for d in dims if 0 < d < full} | {full})
+    total = image.new_zeros(())
+    for d in widths:
+        img = F.normalize(image[:, :d], dim=-1)  # (n, d)
+        txt = F.normalize(text[:, :d], dim=-1)  # (n, d)
+        total = total + contrastive_loss(kind, img, txt, logit_scale, logit_bias, positives)
+    return total / len(widths)
