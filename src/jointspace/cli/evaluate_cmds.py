@@ -94,7 +94,7 @@ def retrieval(
                                          "(another split than the one evaluated)."),
     bank_split: str = typer.Option(None, help="Split of --bank to use (e.g. train)."),
     bank_limit: int = typer.Option(1024, min=1, help="Images (and their captions) in the bank."),
-    beta: float = typer.Option(None, min=0.1, help="QB-Norm temperature (default 5)."),
+    beta: float = typer.Option(None, min=0.1, max=1000.0, help="QB-Norm temperature (default 5)."),
     csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood (default 10)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
