@@ -60,3 +60,13 @@ def test_flat_search_equals_brute_force_with_churn_and_filters(monkeypatch, bloc
 def test_flat_search_on_empty_index():
     scores, ids = VectorIndex(4).search(np.ones((2, 4), np.float32), 5)
     assert scores.shape == ids.shape == (2, 0)
+
+
+def test_allowed_ids_missing_from_the_index_are_skipped():
+    # an index behind its truth (what `check` looks for) holds fewer of the allowed ids
+    index = VectorIndex(4)
+    vecs = np.eye(4, dtype=np.float32)
+    index.apply(np.array([1, 2, 3, 4]), vecs, np.zeros(0, np.int64))
+    scores, ids = index.search(vecs[:1], 10, np.array([1, 3, 99, 100]))
+    assert ids[0].tolist() == [1, 3] and scores[0].tolist() == [1.0, 0.0]
+    assert index.search(vecs[:1], 10, np.array([99]))[1].shape == (1, 0)

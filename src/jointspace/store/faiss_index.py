@@ -185,6 +185,9 @@ class VectorIndex:
         ids = self._ids()
         if allowed is not None:
             rows = self._rows_of(np.asarray(allowed, np.int64))
+            k = min(k, len(rows))  # an index missing items (being checked) holds fewer
+            if k == 0:
+                return _empty(len(queries))
             return _topk(queries @ vectors[rows].T, ids[rows], k)
         best_s = np.full((len(queries), 0), -np.inf, np.float32)
         best_i = np.zeros((len(queries), 0), np.int64)
