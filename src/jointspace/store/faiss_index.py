@@ -83,8 +83,9 @@ class VectorIndex:
         import faiss
 
         if self.mapped is not None and (len(ids) or len(deleted)):
-            # a mapped index cannot change (faiss aborts): own a copy in memory first
-            self.index = faiss.read_index(str(self.mapped))
+            # a mapped index cannot change (faiss aborts): own a copy in memory first, copied
+            # from the mapping (the file itself may be gone: a writer's newer snapshot replaced it)
+            self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
             self.mapped = None
         self._id_cache = self._order_cache = None
         drop = np.concatenate([deleted, ids]).astype(np.int64)
