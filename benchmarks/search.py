@@ -18,17 +18,18 @@ from pathlib import Path
 import numpy as np
 
 
-def build(directory: Path, vecs: np.ndarray, buckets: np.ndarray):
+def build(directory: Path, vecs: np.ndarray, buckets: np.ndarray, batch: int = 5000):
+    """A local collection of ``vecs`` with a ``bucket`` per item (also used by exact_search.py)."""
     from jointspace.query import Collection
     from jointspace.store import LocalStore, NewItem, WriteBatch
 
     store = LocalStore.create(directory, "bench:random", vecs.shape[1])
     with store.writer():
-        for s in range(0, len(vecs), 5000):
+        for s in range(0, len(vecs), batch):
             store.write(WriteBatch(upserts=[
                 NewItem(key=f"item{i}", source="bench", kind="image", vector=vecs[i],
                         path=f"/photos/{i}.jpg", metadata={"bucket": int(buckets[i])})
-                for i in range(s, min(s + 5000, len(vecs)))
+                for i in range(s, min(s + batch, len(vecs)))
             ]))
         store.save_index()
     return Collection(store)

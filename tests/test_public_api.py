@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import jointspace
 
 
@@ -11,9 +13,12 @@ def test_public_names():
         assert getattr(jointspace, name) is not None
 
 
-def test_import_and_help_stay_light():
-    code = ("import sys, jointspace.cli; "
-            "heavy = [m for m in ('torch', 'transformers', 'faiss', 'sentence_transformers') "
-            "if m in sys.modules]; print(heavy)")
+@pytest.mark.parametrize("modules, heavy", [
+    ("jointspace.cli", ("torch", "transformers", "faiss", "sentence_transformers")),
+    ("jointspace.evaluate, jointspace.zeroshot, jointspace.cli.evaluate_cmds",
+     ("torch", "transformers", "faiss", "matplotlib", "bm25s")),
+])
+def test_import_and_help_stay_light(modules, heavy):
+    code = f"import sys, {modules}; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

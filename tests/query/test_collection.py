@@ -1,6 +1,5 @@
 """Collection end to end with the deterministic hash embedder: sync, filters, queries."""
 
-import os
 
 import numpy as np
 import pytest
@@ -28,26 +27,8 @@ def images(tmp_path):
     return tmp_path / "photos", _write_images(tmp_path / "photos", 12)
 
 
-def test_sync_is_incremental_and_prunes(tmp_path, images):
-    folder, paths = images
-    col = Collection.create(tmp_path / "c", model="hash:32")
-    r = col.add(folder, workers=0)
-    assert (r.added, r.updated, r.unchanged, r.removed, r.failed) == (12, 0, 0, 0, 0)
-
-    r = col.add(folder, workers=0)
-    assert (r.added, r.unchanged) == (0, 12)
-
-    # content change -> updated; touch without change -> unchanged; delete -> removed
-    _write_images(folder, 1, start=100)[0].replace(paths[0])
-    os.utime(paths[1], ns=(1, 1))
-    paths[2].unlink()
-    (folder / "broken.jpg").write_bytes(b"not an image at all")
-    r = col.add(folder, workers=0)
-    assert (r.added, r.updated, r.unchanged, r.removed, r.failed) == (0, 1, 10, 1, 1)
-    assert col.count() == 11
-    assert [e.path for e in col.errors()] == [str(folder / "broken.jpg")]
-    col.close()
-
+# syncing (add / update / unchanged / remove / fail) is in tests/store/test_backends.py, on
+# every backend
 
 def test_stored_vectors_equal_direct_embedding(tmp_path, images):
     folder, paths = images

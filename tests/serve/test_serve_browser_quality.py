@@ -2,7 +2,7 @@
 
 import pytest
 from test_serve_browser import ARTIFACTS, browser  # noqa: F401 - the shared browser fixture
-from test_serve_quality import build_duplicates_collection
+from test_serve_curate_zeroshot import build_duplicates_collection
 
 pytestmark = pytest.mark.browser
 
