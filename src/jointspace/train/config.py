@@ -33,6 +33,11 @@ class TrainConfig:
                       "last.pt, cache/.", short="-o")
     init: str = option("recipe:cnn-minilm", "recipe:<name> (new model) or hf:<dir|id> "
                        "(fine-tune an existing CLIP/SigLIP/jointspace checkpoint).")
+    stream: bool = option(False, "Read webdataset --data shards as a stream, split over "
+                          "processes x --workers (never all in memory); off: decode once into "
+                          "memory (faster for data that fits).")
+    workers: int = option(2, "DataLoader workers per process decoding streamed shards.",
+                          at_least=0)
     split: str | None = option(None, "Keep only manifest rows with this 'split' value.")
     val: str | None = option(None, "Validation pairs (same formats as --data); without it "
                              "--val-fraction of the training images is held out.")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +31,9 @@ from jointspace.train.losses import LOSSES, contrastive_loss, matryoshka_loss
 from jointspace.train.selection import BestKeeper
 from jointspace.train.text_cache import caption_ids, frozen_text_vectors
 from jointspace.train.trainable import Trainable, build_trainable
+
+if TYPE_CHECKING:
+    from jointspace.train.streaming import StreamData
 from jointspace.train.validate import validation_metrics
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -37,7 +42,7 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
 @dataclass
 class _Setup:
     t: Trainable
-    data: PairData
+    data: PairData | StreamData  # StreamData: --stream (see streaming.py)
     val: PairData | None
     text: torch.Tensor | None  # frozen vectors of distinct captions (train + val), locked text
     ids: np.ndarray  # train caption -> row of ``text`` / distinct caption id
@@ -97,7 +102,12 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
               distinct_captions=len(s.unique), world=d.world, config=config.to_dict())
     setup_seconds = time.perf_counter() - t_setup
 
-    step_fn = _StepFn(s, config, d, optimizer, scheduler, batch)
+    if config.stream:
+        from jointspace.train.streaming import stream_step_fn
+
+        step_fn = stream_step_fn(s, config, d, optimizer, scheduler, batch, start)
+    else:
+        step_fn = _StepFn(s, config, d, optimizer, scheduler, batch)
     s.t.train_mode(True)
     losses: list[float] = []
     val: dict[str, float] = {}
@@ -114,6 +124,10 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
         while step < total and not stopped:
             losses.append(step_fn(step))
             step += 1
+            if config.stream:  # epochs of the stream that ended in this step
+                for record in step_fn.batches.finished:
+                    log.write("epoch", step=step, **record)
+                step_fn.batches.finished.clear()
             if step % config.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - t0
                 log.write("train", step=step, epoch=round(step * batch / n, 3),
@@ -173,18 +187,28 @@ class _StepFn:
         self.optimizer, self.scheduler, self.batch = optimizer, scheduler, batch
         # channels-last uint8 once: a batch is gathered, shifted and scaled already in the
         # layout the convolutions want (4x less memory traffic than shifting float pixels)
-        self.images = torch.from_numpy(s.data.images).permute(0, 2, 3, 1).contiguous()
         self.local = d.local_slice(batch)
         self.bf16 = config.precision == "bf16"
-        self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
+        self.max_shift = 0
+        if isinstance(s.data, PairData):  # else streamed (see streaming.py)
+            self.images = torch.from_numpy(s.data.images).permute(0, 2, 3, 1).contiguous()
+            self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
         self.params = s.t.parameters()
         self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
 
     def __call__(self, step: int) -> float:
-        s, config, d, local = self.s, self.config, self.d, self.local
+        s, config, local = self.s, self.config, self.local
         idx = batch_images(step, len(s.data), self.batch, config.seed)
         caps = batch_captions(step, idx, s.data.start, config.seed)
         pixels = self.images[idx[local]]  # (b, h, w, 3) uint8
+        positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
+        return self.optimise(step, pixels, lambda: _text(s, caps[local]), positives)
+
+    def optimise(self, step: int, pixels: torch.Tensor, text: Callable[[], torch.Tensor],
+                 positives: torch.Tensor | None) -> float:
+        """One update from this process's uint8 (b, h, w, 3) pixels and its text embeddings
+        (``text()``, called after the image tower: the order the forward passes always ran)."""
+        s, config, d, local = self.s, self.config, self.d, self.local
         if self.max_shift:
             offsets = shift_offsets(step, self.batch, self.max_shift, config.seed)
             pixels = shift_nhwc(pixels, offsets[local])
@@ -192,9 +216,8 @@ class _StepFn:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             img = s.t.image_features(pixels)
         img = F.normalize(img.float(), dim=-1)  # (b, dim)
-        txt = F.normalize(_text(s, caps[local]), dim=-1)  # (b, dim)
+        txt = F.normalize(text(), dim=-1)  # (b, dim)
         img_all, txt_all = D.gather_with_grad(img, d), D.gather_with_grad(txt, d)  # (B, dim)
-        positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
         if config.matryoshka:
             loss = matryoshka_loss(config.loss, img_all, txt_all, s.t.logit_scale,
                                    s.t.logit_bias, positives, config.matryoshka)
@@ -225,18 +248,23 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
     t = build_trainable(config.init, lock=config.lock, loss=config.loss, seed=config.seed,
                         text_model=config.text_model, overrides=config.recipe_overrides)
     cache = config.cache_dir or str(Path(config.out) / "cache")
-    data = load_pair_data(config.data, t.processor, split=config.split,
-                          captions_per_image=config.captions_per_image,
-                          max_images=config.max_images, cache_dir=cache)
+    if config.stream:
+        from jointspace.train.streaming import StreamData
+
+        data: PairData | StreamData = StreamData(config.data)  # read while training
+    else:
+        data = load_pair_data(config.data, t.processor, split=config.split,
+                              captions_per_image=config.captions_per_image,
+                              max_images=config.max_images, cache_dir=cache)
     val = (load_pair_data(config.val, t.processor, split=config.val_split,
                           max_images=config.val_images, cache_dir=cache) if config.val else None)
-    if val is None and config.val_fraction > 0:
+    if val is None and config.val_fraction > 0 and not config.stream:
         n_val = min(config.val_images, max(1, round(config.val_fraction * len(data))))
         if len(data) - n_val >= config.batch_size:  # else too small to spare any: no validation
             data, val = split_validation(data, n_val, config.seed)
     unique, ids = caption_ids(data.captions + (val.captions if val else []))
     text = None
-    if t.lock == "text":
+    if t.lock == "text" and unique:
         t.train_mode(False)
         key = _text_key(config, t)
         def embed(texts: list[str]) -> torch.Tensor:
