@@ -81,6 +81,15 @@ def from_first(flag: bool, d: Dist) -> bool:
     return bool(t.item())
 
 
+def all_true(flag: bool, d: Dist) -> bool:
+    """True on every process when ``flag`` is true on all of them."""
+    if d.world == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()

@@ -98,7 +98,7 @@ class StreamBatches:
         while True:
             batch = next(self.it, None)
             full = batch is not None and len(batch[1]) == self.local_batch
-            if _all_true(full, self.d):
+            if D.all_true(full, self.d):
                 self.samples += self.local_batch
                 self.keysum = (self.keysum + key_checksum(batch[2])) % KEY_MOD
                 return batch[0], batch[1]
@@ -115,14 +115,6 @@ class StreamBatches:
         self.finished.append({"epoch": self.epoch, "samples": int(totals[0]),
                               "key_checksum": int(totals[1]) % KEY_MOD})
         self._start(self.epoch + 1)
-
-
-def _all_true(flag: bool, d: D.Dist) -> bool:
-    if d.world == 1:
-        return flag
-    t = torch.tensor([int(flag)])
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return bool(t.item())
 
 
 class StreamData:
