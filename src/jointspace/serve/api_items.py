@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,6 +15,7 @@ from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import IMAGE
 from jointspace.ingest.webdataset_source import is_shard_spec, split_member
 from jointspace.query.indexing import PATH_BYTES, printable
+from jointspace.query.text_ids import text_ids
 from jointspace.serve import schemas
 from jointspace.serve.deps import (
     check_file_count,
@@ -122,10 +122,10 @@ async def add_texts(request: Request, served: Col, _: Admin, body: schemas.Texts
     content, so re-sending it changes nothing and other calls' texts are never replaced)."""
     state = get_state(request)
     col = served.collection
-    ids = body.ids if body.ids is not None else [_content_id(t) for t in body.texts]
 
     def work() -> dict[str, Any]:
-        report = col.add_texts(body.texts, ids=ids, metadata=body.metadata, source="api")
+        ids = body.ids if body.ids is not None else text_ids(col.store, body.texts, "api")
+        report = col.add_texts(body.texts, ids=body.ids, metadata=body.metadata, source="api")
         return _report(report, _ids_of(served, [f"api#{i}" for i in ids]))
 
     _check_writable(served)
@@ -235,10 +235,6 @@ def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[s
     indexed = set(served.collection.store.fingerprints([str(p) for p in written]))
     remove_files([p for p in written if str(p) not in indexed])  # stored but failed to index
     return _report(report, ids)
-
-
-def _content_id(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _public(report: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
