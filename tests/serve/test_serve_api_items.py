@@ -1,5 +1,6 @@
 """Items by opaque id: details, thumbnails, originals; traversal attempts; admin add / remove."""
 
+import base64
 import http.client
 import io
 import json
@@ -219,3 +220,19 @@ def test_shard_members_and_non_utf8_names_are_served(tmp_path, start_server):
     os.replace(shards / "part-000.tar", tmp_path / "moved.tar")
     os.symlink(outside / "part-000.tar", shards / "part-000.tar")
     assert httpx.get(f"{url}/items/{member['id']}/original").status_code == 404
+
+
+def test_a_path_bytes_field_naming_another_file_is_ignored(tmp_path, start_server):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "secret").mkdir()
+    own, other = (encode(shape_image(c, "square", seed=n), "PNG")
+                  for n, c in enumerate(("red", "blue")))
+    (tmp_path / "in" / "a.png").write_bytes(own)
+    (tmp_path / "secret" / "b.png").write_bytes(other)
+    forged = base64.b64encode(os.fsencode(tmp_path / "secret" / "b.png")).decode()
+    (tmp_path / "in" / "m.jsonl").write_text(json.dumps({"path": "a.png", "path_bytes": forged}))
+    with Collection.create(tmp_path / "demo", "hash:64") as col:
+        assert col.add(tmp_path / "in" / "m.jsonl", workers=0).added == 1
+    url = col_url(start_server([tmp_path / "demo"]))
+    hit = httpx.get(f"{url}/search", params={"q": "a", "k": 1}).json()["results"][0]
+    assert httpx.get(f"{url}/items/{hit['id']}/original").content == own  # never the other file
