@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+
+def model_bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the options the ViT-B/32 benchmarks share: --runtime, --model-dir."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runtime", default="auto")
+    ap.add_argument("--model-dir", type=Path, default=None, help="reuse a built model here")
+    return ap
 
 
 def build_vit_b32_clip(directory: Path) -> Path:

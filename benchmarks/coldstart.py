@@ -17,7 +17,6 @@ The page cache is warm (the files were just written): this is a cold *process*, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -88,14 +87,13 @@ def timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from bench_models import build_vit_b32_clip, model_bench_parser
+
+    ap = model_bench_parser(__doc__)
     ap.add_argument("--items", type=int, default=100_000)
-    ap.add_argument("--runtime", default="auto")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--model-dir", type=Path, default=None, help="reuse a built model here")
     args = ap.parse_args()
 
-    from bench_models import build_vit_b32_clip
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

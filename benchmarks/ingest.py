@@ -17,7 +17,6 @@ machine's limit: measured peak fp32 GFLOP/s (a large matmul, all cores) / GFLOP 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -110,18 +109,17 @@ def machine_limit(model) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from bench_models import build_vit_b32_clip, model_bench_parser
+
+    ap = model_bench_parser(__doc__)
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--runtime", default="auto")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--ref-images", type=int, default=256)
-    ap.add_argument("--model-dir", type=Path, default=None, help="reuse a built model here")
     args = ap.parse_args()
 
     from jointspace.runtime import configure_process
 
     configure_process()  # the CLI's thread settings, before torch loads
-    from bench_models import build_vit_b32_clip
     from transformers import AutoModel
 
     from jointspace.models import load_embedder

@@ -14,7 +14,6 @@ Prints texts/s, the ratios (target >= 2.0) and the cosine of ours vs the referen
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -45,11 +44,11 @@ def rate(fn, texts: list[str]):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from bench_models import build_vit_b32_clip, model_bench_parser
+
+    ap = model_bench_parser(__doc__)
     ap.add_argument("--n", type=int, default=512)
-    ap.add_argument("--runtime", default="auto")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--model-dir", type=Path, default=None, help="reuse a built CLIP here")
     args = ap.parse_args()
 
     from jointspace.runtime import configure_process
@@ -57,7 +56,6 @@ def main() -> None:
     configure_process()
     import numpy as np
     import torch
-    from bench_models import build_vit_b32_clip
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 

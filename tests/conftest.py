@@ -236,3 +236,20 @@ def write_sample_images(directory: Path) -> Path:
 def sample_images_dir(tmp_path_factory) -> Path:
     """A directory of small valid images, one per decode case (names in ``SAMPLE_IMAGES``)."""
     return write_sample_images(tmp_path_factory.mktemp("sample_images"))
+
+
+def write_random_photos(folder: Path, n: int) -> Path:
+    """``folder`` (created) with ``n`` random 30x20 RGB PNGs named ``0.png`` ... (seed 0)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_photos():
+    """``random_photos(folder, n)`` -> ``folder`` holding ``n`` random PNGs (``0.png`` ...)."""
+    return write_random_photos

@@ -21,19 +21,12 @@ from jointspace.cli.render import run_app
 NO_RESULT: set[str] = set()  # commands exempt from --json (none: serve prints its start-up)
 
 @pytest.fixture(scope="module")
-def tiny_hash_collection(tmp_path_factory):
+def tiny_hash_collection(tmp_path_factory, random_photos):
     """Three random images indexed with the hashing model (no texts: --hybrid has nothing)."""
-    import numpy as np
-    from PIL import Image
-
     from jointspace.query import Collection
 
     root = tmp_path_factory.mktemp("hashcol")
-    (root / "photos").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(
-            root / "photos" / f"{i}.png")
+    random_photos(root / "photos", 3)
     with Collection.create(root / "col", "hash:8") as col:
         col.add(root / "photos", workers=0)
     return root / "col"

@@ -5,9 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from jointspace.store.schema import SCHEMA_VERSION
 
 JS = str(Path(sys.executable).parent / "jointspace")
@@ -19,12 +16,8 @@ def run(*args, ok=True):
     return p
 
 
-def test_index_search_info_remove_errors(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(5):
-        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+def test_index_search_info_remove_errors(tmp_path, random_photos):
+    photos = random_photos(tmp_path / "photos", 5)
     (photos / "bad.jpg").write_text("<html>not an image</html>")
     col = tmp_path / "col"
 

@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 JS = str(Path(sys.executable).parent / "jointspace")
 
@@ -20,12 +18,8 @@ def run(*args, ok=True):
 
 
 @pytest.mark.slow  # nine CLI processes
-def test_bank_calibrate_and_quality_search(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+def test_bank_calibrate_and_quality_search(tmp_path, random_photos):
+    photos = random_photos(tmp_path / "photos", 8)
     notes = tmp_path / "notes.jsonl"
     notes.write_text("".join(json.dumps({"id": f"n{i}", "text": f"note number {i} about red"})
                              + "\n" for i in range(6)))

@@ -205,3 +205,64 @@ def test_resume_after_the_driver_is_killed(ray_address, tmp_path):
     local, remote = _vectors(tmp_path / "local"), _vectors(col)
     assert local.keys() == remote.keys() and len(local) == 24
     assert min(float(v @ remote[k][1]) for k, (_, v) in local.items()) >= 0.9999
+
+
+def test_a_worker_sink_gets_the_vectors_and_the_driver_only_the_bookkeeping(ray_address,
+                                                                             tmp_path):
+    """Where the store offers a worker sink, the actors hand it their items; the driver records
+    errors and seq only. A real Qdrant server cannot run here, and qdrant+local opens in one
+    process, so the sink records what it gets (in the actors' processes) and the test then
+    replays that through the real ``QdrantSink``: the points equal the driver path's."""
+    import pickle
+    import uuid
+
+    from jointspace.store.qdrant.location import parse_location
+    from jointspace.store.qdrant.sink import QdrantSink
+    from jointspace.store.registry import StoreOptions, open_store
+
+    class Recording:  # defined here: Ray pickles it by value into the actors
+        def __init__(self, folder):
+            self.folder = folder
+
+        def __call__(self, items):
+            (self.folder / uuid.uuid4().hex).write_bytes(pickle.dumps((os.getpid(), items)))
+            return True
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    (tmp_path / "t.txt").write_text("a photo of a dog")
+    files = sorted(COCO.rglob("*.jpg"))[:10] + [broken, tmp_path / "t.txt"]
+    got = tmp_path / "got"
+    got.mkdir()
+    ref_loc, loc = (f"qdrant+local:{tmp_path / n}" for n in ("ref", "ray"))
+    with Collection.create(ref_loc, "hash:32") as ref:
+        expected = ref.add(files, batch_size=4, workers=0)
+    with Collection.create(loc, "hash:32") as col:
+        col.store.worker_sink = lambda: Recording(got)
+        report = col.add(files, batch_size=4, engine=load_engine("ray", address=ray_address))
+        assert col.store.count() == 0  # no vector came through the driver
+        assert len(col.errors()) == 1 and col.store.seq() == 3  # three batches recorded
+    assert _report(report) == _report(expected)
+    calls = [pickle.loads(f.read_bytes()) for f in got.iterdir()]
+    assert all(pid != os.getpid() for pid, _ in calls)  # called in the actors, not here
+    items = [it for _, batch in calls for it in batch]
+    assert sorted(it.key for it in items) == sorted(str(f) for f in files if f != broken)
+
+    sink = QdrantSink(parse_location(loc), StoreOptions(), 32, 1)
+    assert sink(items)
+    sink.close()
+    points = {}
+    for name in (ref_loc, loc):
+        store = open_store(name)
+        try:
+            found = store.client.scroll(store.name, limit=100, with_payload=True,
+                                        with_vectors=True)[0]
+            points[name] = {p.id: ({k: v for k, v in p.payload.items() if k != "seq"},
+                                   p.vector) for p in found}
+        finally:
+            store.close()
+    assert points[loc] == points[ref_loc] and len(points[loc]) == 11
+    with Collection.open(loc) as col:  # incremental: nothing changed, nothing re-embedded
+        col.store.worker_sink = lambda: Recording(got)
+        again = col.add(files, batch_size=4, engine=load_engine("ray", address=ray_address))
+    assert (again.added, again.unchanged, again.failed) == (0, 11, 1)

@@ -125,3 +125,20 @@ def test_annotations_show_filter_and_survive_resync(tmp_path, images):
     with pytest.raises(BadInputError):
         col.annotate({ids[0]: {"bad field": 1}})
     col.close()
+
+
+def test_add_texts_without_ids_keys_by_content(tmp_path):
+    from jointspace.ingest.sources import TextsSource
+
+    with Collection.create(tmp_path / "c", "hash:32") as col:
+        first = col.add_texts(["alpha", "beta", "alpha"], metadata=[{"n": 0}, {"n": 1}, {"n": 2}])
+        assert first.added == 2  # a repeat within one call is one item, with its first metadata
+        assert col.add_texts(["gamma"]).added == 1  # a second call adds, it does not replace
+        assert col.add_texts(["beta", "alpha"], metadata=[{"n": 1}, {"n": 0}]).unchanged == 2
+        assert sorted(h.text for h in col.search("x", k=10)) == ["alpha", "beta", "gamma"]
+        assert col.search("x", where="n = 0", k=5)[0].text == "alpha"
+        # texts stored by an older version under position keys keep them: no copy, no loss
+        col.add(TextsSource(["old zero", "old one"], id="texts"))
+        again = col.add_texts(["old one", "old zero", "delta"])
+        assert (again.added, again.unchanged) == (1, 2)
+        assert len(col.search("x", k=20)) == 6

@@ -1,8 +1,11 @@
 """Items by opaque id: details, thumbnails, originals; traversal attempts; admin add / remove."""
 
+import base64
 import http.client
 import io
 import json
+import os
+import tarfile
 from urllib.parse import urlsplit
 
 import httpx
@@ -176,3 +179,60 @@ def test_admin_adds_texts_and_removes(admin_server):
     with Collection.open(path, readonly=True) as col:  # the change is durable, in SQLite
         assert col.count() == served == 30 - 4 - 5
         assert not col.search("circle", where="shape = circle", k=5)
+
+
+def _shard(path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_shard_members_and_non_utf8_names_are_served(tmp_path, start_server):
+    shards, photos, outside = tmp_path / "shards", tmp_path / "photos", tmp_path / "outside"
+    for d in (shards, photos, outside):
+        d.mkdir()
+    pngs = [encode(shape_image(c, "circle", seed=n), "PNG") for n, c in enumerate(("red", "blue"))]
+    _shard(shards / "part-000.tar", {"s0.png": pngs[0], "s0.txt": b"red", "s1.jpg": pngs[1]})
+    latin = os.path.join(os.fsencode(photos), b"caf\xe9.png")
+    with open(latin, "wb") as f:
+        f.write(pngs[1])
+    with Collection.create(tmp_path / "demo", "hash:64") as col:
+        assert col.add(str(shards / "part-*.tar"), workers=0).added == 2
+        assert col.add(photos, workers=0).added == 1
+    url = col_url(start_server([tmp_path / "demo"]))
+    by_path = {h["path"]: h for h in httpx.get(f"{url}/search", params={"q": "a", "k": 9}
+                                               ).json()["results"]}
+    member = by_path[f"{shards / 'part-000.tar'}#s1.jpg"]
+    latin_hit = next(h for p, h in by_path.items() if p.endswith("caf\\xe9.png"))
+    for hit, data in ((by_path[f"{shards / 'part-000.tar'}#s0.png"], pngs[0]),
+                      (member, pngs[1]), (latin_hit, pngs[1])):
+        r = httpx.get(f"{url}/items/{hit['id']}/original")
+        assert r.status_code == 200 and r.content == data  # the member's / file's exact bytes
+        thumb = httpx.get(f"{url}/items/{hit['id']}/thumbnail", params={"size": 128})
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        got = Image.open(io.BytesIO(thumb.content)).convert("RGB").getpixel((48, 48))
+        want = Image.open(io.BytesIO(data)).convert("RGB").getpixel((48, 48))
+        assert got == pytest.approx(want, abs=12)
+    # a shard replaced by a symlink leading out of its folder is refused, like any file
+    _shard(outside / "part-000.tar", {"s1.jpg": pngs[0]})
+    os.replace(shards / "part-000.tar", tmp_path / "moved.tar")
+    os.symlink(outside / "part-000.tar", shards / "part-000.tar")
+    assert httpx.get(f"{url}/items/{member['id']}/original").status_code == 404
+
+
+def test_a_path_bytes_field_naming_another_file_is_ignored(tmp_path, start_server):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "secret").mkdir()
+    own, other = (encode(shape_image(c, "square", seed=n), "PNG")
+                  for n, c in enumerate(("red", "blue")))
+    (tmp_path / "in" / "a.png").write_bytes(own)
+    (tmp_path / "secret" / "b.png").write_bytes(other)
+    forged = base64.b64encode(os.fsencode(tmp_path / "secret" / "b.png")).decode()
+    (tmp_path / "in" / "m.jsonl").write_text(json.dumps({"path": "a.png", "path_bytes": forged}))
+    with Collection.create(tmp_path / "demo", "hash:64") as col:
+        assert col.add(tmp_path / "in" / "m.jsonl", workers=0).added == 1
+    url = col_url(start_server([tmp_path / "demo"]))
+    hit = httpx.get(f"{url}/search", params={"q": "a", "k": 1}).json()["results"][0]
+    assert httpx.get(f"{url}/items/{hit['id']}/original").content == own  # never the other file

@@ -164,7 +164,9 @@ def test_quality_controls(page):
     wait_idle(page)
     kinds = [t.split("\n")[0] for t in page.locator(".card").all_inner_texts()[:10]]
     assert any("IMAGE" in k for k in kinds)  # plain order puts the caption text first
-    with page.expect_response(lambda r: r.url.endswith("/search")) as resp:
+    # the response to the search that asked for the cut-off (not one still in flight before it)
+    with page.expect_response(lambda r: r.url.endswith("/search")
+                              and "min_score" in (r.request.post_data or "")) as resp:
         page.check("#min-score")
     assert all("relevance" in h for h in resp.value.json()["results"])
     wait_idle(page)

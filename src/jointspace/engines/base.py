@@ -23,6 +23,7 @@ class Embedded:
 
     prepared: Prepared
     vector: np.ndarray | None = None
+    upserted: bool = False  # a worker sink stored the vector; it did not travel back
 
 
 @dataclass

@@ -5,7 +5,8 @@ The items to embed become a Ray dataset (one block per batch). Decoding runs as 
 limit); embedding runs in ``actors`` pool actors that each load the model once (one GPU each when
 the cluster has GPUs). Batches stream back in source order to this process, the single writer, so
 the store sees exactly the batches the local engine would commit: a killed driver loses at most
-the batches in flight and a re-run skips what was committed.
+the batches in flight and a re-run skips what was committed. Given a ``sink`` (the store's worker
+sink, for a Qdrant server) the actors store their vectors themselves and only the rest travels.
 
 A local Ray (no ``address``) is started bound to 127.0.0.1 only, without the dashboard, and shut
 down afterwards; with ``address`` the engine joins that cluster (every node needs jointspace and
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from jointspace.models.base import Embedder
     from jointspace.query.indexing import SyncOptions
 
+    WorkerSink = Callable[[list[Embedded]], bool]
+
 INSTALL_HINT = "install it with: pip install 'jointspace[ray]'"
 # Rows carry pickled records: a Prepared holds optional, ragged fields (arrays, errors, None)
 # that have no fixed Arrow schema; bytes columns move them unchanged.
@@ -40,6 +43,8 @@ DECODE_TASK_MEMORY = 512 * 1024**2  # bytes reserved per decode task
 
 class RayEngine:
     """Decode on Ray tasks, embed on ``actors`` Ray actors; ``address=None`` starts a local Ray."""
+
+    upserts_in_workers = True  # embed() takes a sink the actors call with their results
 
     def __init__(self, address: str | None = None, actors: int = 1, num_gpus: float | None = None,
                  num_cpus: int | None = None) -> None:
@@ -52,19 +57,22 @@ class RayEngine:
         import_ray()  # fail now, with the install hint, not after the model has loaded
 
     def embed(self, embedder: Embedder, items: list[SourceItem], known_sha: Mapping[str, str],
-              opts: SyncOptions) -> Iterator[EmbeddedBatch]:
+              opts: SyncOptions, sink: WorkerSink | None = None) -> Iterator[EmbeddedBatch]:
+        """``sink`` (picklable): actors hand it their embedded items; where it stores them the
+        items come back marked ``upserted``, without vectors."""
         if not items:
             return
         ray = import_ray()
         started = connect(self.address, self.num_cpus)
         try:
-            yield from self._run(ray, embedder, items, known_sha, opts)
+            yield from self._run(ray, embedder, items, known_sha, opts, sink)
         finally:
             if started:
                 ray.shutdown()
 
     def _run(self, ray: Any, embedder: Embedder, items: list[SourceItem],
-             known_sha: Mapping[str, str], opts: SyncOptions) -> Iterator[EmbeddedBatch]:
+             known_sha: Mapping[str, str], opts: SyncOptions,
+             sink: WorkerSink | None) -> Iterator[EmbeddedBatch]:
         prep = prepare_options(embedder, items, opts)
         size = opts.batch_size
         rows = [{_ROW: pickle.dumps((it, known_sha.get(it.key)))} for it in items]
@@ -85,7 +93,7 @@ class RayEngine:
                          memory=DECODE_TASK_MEMORY)
             .map_batches(_EmbedActor, batch_size=size, num_gpus=gpus,
                          compute=ray.data.ActorPoolStrategy(size=self.actors),
-                         fn_constructor_kwargs={"model": embedder.name})
+                         fn_constructor_kwargs={"model": embedder.name, "sink": sink})
         )
         # on this dataset's own copy of the context, not the process-wide one
         ds.context.execution_options.preserve_order = True  # commit in source order, as local
@@ -108,18 +116,22 @@ def _decode(batch: dict[str, np.ndarray], prep: PrepareOptions) -> dict[str, np.
 class _EmbedActor:
     """Ray actor: loads the model once, embeds each decoded batch it is given."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, sink: WorkerSink | None = None) -> None:
         from jointspace.models import load_embedder
 
         self.embedder = load_embedder(model)
+        self.sink = sink
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pairs = [pickle.loads(r) for r in batch[_ROW]]
         prepared: list[Prepared] = [p for p, _ in pairs]
         known = {p.item.key: k for p, k in pairs if k is not None}
         result = embed_prepared(self.embedder, prepared, known)
+        stored = self.sink is not None and self.sink(result.items)
         for e in result.items:
             e.prepared.array = None  # the pixels stay here: only vectors travel back
+            if stored and e.vector is not None:
+                e.vector, e.upserted = None, True  # ...or not even those: the sink has them
         truncated = [result.truncated] + [0] * (len(result.items) - 1)
         return {_ROW: np.array([pickle.dumps((e, t)) for e, t in zip(result.items, truncated)],
                                dtype=object)}
@@ -129,7 +141,7 @@ def _unpack(batch: dict[str, np.ndarray]) -> EmbeddedBatch:
     out = EmbeddedBatch()
     for raw in batch[_ROW]:
         e, truncated = pickle.loads(raw)
-        out.items.append(Embedded(e.prepared, e.vector))
+        out.items.append(Embedded(e.prepared, e.vector, e.upserted))
         out.truncated += truncated
     return out
 

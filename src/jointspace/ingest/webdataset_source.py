@@ -105,6 +105,31 @@ def _sample(tar: tarfile.TarFile, shard: Path, key: str,
                       member=(image.offset_data, image.size))
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo,
+          max_bytes: int = MAX_SIDE_MEMBER_BYTES) -> bytes:
     f = tar.extractfile(member)
-    return f.read(MAX_SIDE_MEMBER_BYTES) if f is not None else b""
+    return f.read(max_bytes) if f is not None else b""
+
+
+def split_member(path: str) -> tuple[str, str]:
+    """``"SHARD.tar#MEMBER"`` (a shard item's stored path) -> (shard file, member name)."""
+    at = path.lower().find(".tar#")
+    if at < 0:
+        raise ValueError(f"not a shard member path: {path!r}")
+    return path[:at + 4], path[at + 5:]
+
+
+def read_member(shard: str, name: str, max_bytes: int) -> bytes:
+    """The bytes of the regular member ``name`` of an uncompressed shard (headers read with
+    tarfile, data read in place); OSError if it is missing, not a file or over ``max_bytes``."""
+    try:
+        with tarfile.open(shard, mode="r:") as tar:
+            while (member := tar.next()) is not None:  # stops at the first match
+                if member.name == name and member.isfile():
+                    if member.size > max_bytes:
+                        raise OSError(f"member {name} is {member.size} bytes, over the "
+                                      f"{max_bytes}-byte limit")
+                    return _read(tar, member, member.size)
+    except (tarfile.TarError, EOFError) as exc:
+        raise OSError(f"cannot read the shard as an uncompressed tar ({exc})") from exc
+    raise FileNotFoundError(f"no member {name} in {shard}")

@@ -158,7 +158,22 @@ class Collection(QualityMethods):
     def add_texts(self, texts: Sequence[str], *, ids: Sequence[str] | None = None,
                   metadata: Sequence[dict[str, Any]] | None = None,
                   source: str = "texts") -> IndexReport:
-        """Add or update in-memory texts, keyed by ``ids`` (default: their position)."""
+        """Add or update in-memory texts keyed by ``ids``.
+
+        Without ids each text is keyed by its content (``text_ids``): re-adding a text changes
+        nothing, a later call never replaces an earlier call's texts, and a text repeated within
+        one call is one item (the first repeat's metadata is kept).
+        """
+        if ids is None:
+            from jointspace.query.text_ids import text_ids
+
+            TextsSource(texts, metadata=metadata)  # checks the lengths before picking repeats
+            first: dict[str, int] = {}
+            for n, text_id in enumerate(text_ids(self.store, texts, source)):
+                first.setdefault(text_id, n)
+            ids, keep = list(first), list(first.values())
+            texts = [texts[n] for n in keep]
+            metadata = [metadata[n] for n in keep] if metadata is not None else None
         return self.add(TextsSource(texts, ids=ids, metadata=metadata, id=source))
 
     def remove(self, ids: Sequence[int] = (), *, where: WhereInput = None,

@@ -103,7 +103,9 @@ def sync_source(store, embedder: Embedder, source, opts: SyncOptions,
 
     engine = engine or LocalEngine()
     known_sha = {key: fp.sha256 for key, fp in fingerprints.items()}
-    for embedded in engine.embed(embedder, to_embed, known_sha, opts):
+    sink = store.worker_sink() if getattr(engine, "upserts_in_workers", False) else None
+    extra = {"sink": WorkerUpsert(sink, source.id)} if sink is not None else {}
+    for embedded in engine.embed(embedder, to_embed, known_sha, opts, **extra):
         batch = _write_batch(embedded, fingerprints, source.id, report)
         batch.touches += pending.touches
         batch.errors += pending.errors
@@ -152,7 +154,7 @@ def _write_batch(embedded: EmbeddedBatch, fingerprints: dict[str, Fingerprint], 
             if fp is not None:  # the file changed into something unusable: its old vector lies
                 batch.deletes.append(fp.id)
                 report.removed += 1
-        elif e.vector is None:
+        elif e.vector is None and not e.upserted:
             # touched but identical content: keep the vector; new metadata or text still counts
             meta_changed = canonical_json(p.item.metadata) != fp.metadata
             if meta_changed or _stored_text(p) != fp.text:
@@ -163,21 +165,40 @@ def _write_batch(embedded: EmbeddedBatch, fingerprints: dict[str, Fingerprint], 
                                   p.item.metadata if meta_changed else None, _stored_text(p)))
         else:
             vectors.append(e)
-    vectors.sort(key=lambda e: e.prepared.item.kind != IMAGE)  # stable: images, then texts
-    for e in vectors:
-        p, it = e.prepared, e.prepared.item
+    for e in _images_first(vectors):
+        it = e.prepared.item
         if it.key in fingerprints:
             report.updated += 1
         else:
             report.added += 1
-        batch.upserts.append(NewItem(
-            key=it.key, source=source, kind=it.kind, vector=e.vector,
-            path=printable(it.key if it.member else it.path) if it.path else None,
-            text=_stored_text(p), metadata=it.metadata, size=p.size, mtime_ns=p.mtime_ns,
-            sha256=p.sha256,
-        ))
+        batch.upserts.append(_new_item(e, source))
         batch.clear_errors.append(it.key)
+    batch.upserted = any(e.upserted for e in vectors)
     return batch
+
+
+class WorkerUpsert:
+    """What an engine's workers call with their embedded items: the store's worker sink, fed
+    the same items :func:`_write_batch` would hand ``store.write`` (picklable)."""
+
+    def __init__(self, sink: Callable[[list[NewItem]], bool], source: str) -> None:
+        self.sink, self.source = sink, source
+
+    def __call__(self, embedded: list[Embedded]) -> bool:
+        todo = [e for e in embedded if e.prepared.error is None and e.vector is not None]
+        return self.sink([_new_item(e, self.source) for e in _images_first(todo)])
+
+
+def _images_first(embedded: list[Embedded]) -> list[Embedded]:
+    return sorted(embedded, key=lambda e: e.prepared.item.kind != IMAGE)  # stable
+
+
+def _new_item(e: Embedded, source: str) -> NewItem:
+    p, it = e.prepared, e.prepared.item
+    return NewItem(key=it.key, source=source, kind=it.kind, vector=e.vector,
+                   path=printable(it.key if it.member else it.path) if it.path else None,
+                   text=_stored_text(p), metadata=it.metadata, size=p.size,
+                   mtime_ns=p.mtime_ns, sha256=p.sha256)
 
 
 def _stored_text(p: Prepared) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import os
 from pathlib import Path
@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.ingest.items import IMAGE
+from jointspace.ingest.webdataset_source import is_shard_spec, split_member
+from jointspace.query.indexing import PATH_BYTES, printable
+from jointspace.query.text_ids import text_ids
 from jointspace.serve import schemas
 from jointspace.serve.deps import (
     check_file_count,
@@ -28,6 +31,7 @@ from jointspace.serve.settings import ServeSettings
 from jointspace.serve.state import Served
 from jointspace.serve.thumbs import (
     BROWSER_TYPES,
+    ImageFile,
     Rendered,
     file_stamp,
     indexed_root,
@@ -72,11 +76,11 @@ async def thumbnail(request: Request, served: Col, _: Reader, item_id: str,
     ident = parse_item_id(item_id)
 
     def work() -> Rendered:
-        path = _image_path(served, ident)
-        key = (served.name, path, size, file_stamp(path))
+        image = _image_file(served, ident)
+        key = (served.name, image, size, file_stamp(image.path))
         rendered = state.thumbnails.get(key)
         if rendered is None:
-            rendered = render_thumbnail(path, size, state.settings.max_image_pixels)
+            rendered = render_thumbnail(image, size, state.settings.max_image_pixels)
             state.thumbnails.put(key, rendered)
         return rendered
 
@@ -90,7 +94,7 @@ async def original(request: Request, served: Col, _: Reader, item_id: str) -> Re
     state = get_state(request)
     ident = parse_item_id(item_id)
     rendered = await state.run_io(
-        lambda: render_original(_image_path(served, ident), state.settings.max_image_pixels))
+        lambda: render_original(_image_file(served, ident), state.settings.max_image_pixels))
     return _image_response(request, rendered)
 
 
@@ -118,10 +122,10 @@ async def add_texts(request: Request, served: Col, _: Admin, body: schemas.Texts
     content, so re-sending it changes nothing and other calls' texts are never replaced)."""
     state = get_state(request)
     col = served.collection
-    ids = body.ids if body.ids is not None else [_content_id(t) for t in body.texts]
 
     def work() -> dict[str, Any]:
-        report = col.add_texts(body.texts, ids=ids, metadata=body.metadata, source="api")
+        ids = body.ids if body.ids is not None else text_ids(col.store, body.texts, "api")
+        report = col.add_texts(body.texts, ids=body.ids, metadata=body.metadata, source="api")
         return _report(report, _ids_of(served, [f"api#{i}" for i in ids]))
 
     _check_writable(served)
@@ -154,16 +158,33 @@ async def remove_items(request: Request, served: Col, _: Admin, body: schemas.Re
 
 
 # --- helpers ------------------------------------------------------------------------------
-def _image_path(served: Served, item_id: int) -> str:
-    """The item's file, resolved now and refused if it no longer lies where it was indexed."""
+def _image_file(served: Served, item_id: int) -> ImageFile:
+    """The item's file (or shard member), resolved now and refused if the file no longer lies
+    where it was indexed. A file name that is not UTF-8 is opened by its exact stored bytes."""
     found = served.collection.store.get([item_id])
     if not found:
         raise NotFoundError(f"no item with id {item_id}")
     item = found[0]
     if item.kind != IMAGE or not item.path:
         raise NotFoundError(f"item {item_id} is not an image", hint="text items have no file")
-    root = indexed_root(item.path, item.source, served.collection.path / UPLOAD_DIR)
-    return resolve_within(item.path, root)
+    path, member = item.path, None
+    if is_shard_spec(item.source):  # stored as "SHARD.tar#MEMBER"
+        path, member = split_member(path)
+    real = _name_from_bytes(item.metadata.get(PATH_BYTES))
+    if real is not None and printable(real) == path:  # only the bytes of the stored name
+        path = real
+    root = indexed_root(path, item.source, served.collection.path / UPLOAD_DIR)
+    return ImageFile(resolve_within(path, root), member)
+
+
+def _name_from_bytes(raw: Any) -> str | None:
+    """The real file name a non-UTF-8 path was stored from (``metadata.path_bytes``, base64)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return os.fsdecode(base64.b64decode(raw, validate=True))
+    except ValueError:
+        return None
 
 
 def _image_response(request: Request, rendered: Rendered) -> Response:
@@ -214,10 +235,6 @@ def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[s
     indexed = set(served.collection.store.fingerprints([str(p) for p in written]))
     remove_files([p for p in written if str(p) not in indexed])  # stored but failed to index
     return _report(report, ids)
-
-
-def _content_id(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _public(report: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:

@@ -73,6 +73,26 @@ class ThumbnailCache:
                 self._bytes -= len(dropped.data)
 
 
+@dataclass(frozen=True)
+class ImageFile:
+    """An item's image as resolved now: a file, or the member ``member`` of the shard ``path``."""
+
+    path: str
+    member: str | None = None
+
+    def __str__(self) -> str:
+        return self.path if self.member is None else f"{self.path}#{self.member}"
+
+    def source(self) -> str | bytes:
+        """What the decoder reads: the path, or the member's bytes (bounded like any file)."""
+        if self.member is None:
+            return self.path
+        from jointspace.ingest.pipeline import MAX_FILE_BYTES
+        from jointspace.ingest.webdataset_source import read_member
+
+        return read_member(self.path, self.member, MAX_FILE_BYTES)
+
+
 def indexed_root(path: str, source: str, uploads: Path) -> str:
     """The folder an item's file was indexed under, which it must still resolve into.
 
@@ -132,16 +152,16 @@ def _unusable_as_not_found(path: str) -> Iterator[None]:
                             hint="re-index the collection to drop or refresh it") from None
 
 
-def render_thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
-    """Decode ``path`` with the hardened decoder and encode a JPEG fitting ``size`` x ``size``."""
-    with _unusable_as_not_found(path):
-        return _thumbnail(path, size, max_pixels)
+def render_thumbnail(image: ImageFile, size: int, max_pixels: int) -> Rendered:
+    """Decode ``image`` with the hardened decoder and encode a JPEG fitting ``size`` x ``size``."""
+    with _unusable_as_not_found(str(image)):
+        return _thumbnail(image.source(), size, max_pixels)
 
 
-def _thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
+def _thumbnail(src: str | bytes, size: int, max_pixels: int) -> Rendered:
     from jointspace.ingest.decode import load_image
 
-    image = load_image(path, max_pixels=max_pixels, draft_size=size)
+    image = load_image(src, max_pixels=max_pixels, draft_size=size)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=85, optimize=True)
@@ -149,23 +169,25 @@ def _thumbnail(path: str, size: int, max_pixels: int) -> Rendered:
     return Rendered(data, "image/jpeg", _etag(data))
 
 
-def render_original(path: str, max_pixels: int) -> Rendered:
+def render_original(image: ImageFile, max_pixels: int) -> Rendered:
     """The original bytes if browsers display its format, else a PNG rendition."""
-    with _unusable_as_not_found(path):
-        return _original(path, max_pixels)
+    with _unusable_as_not_found(str(image)):
+        return _original(image.source(), max_pixels)
 
 
-def _original(path: str, max_pixels: int) -> Rendered:
+def _original(src: str | bytes, max_pixels: int) -> Rendered:
     from jointspace.ingest.decode import load_image, probe_image
 
-    info = probe_image(path)
+    info = probe_image(src)
     media_type = BROWSER_TYPES.get(info.format or "")
-    if media_type is not None:
-        with open(path, "rb") as f:
+    if media_type is not None and isinstance(src, bytes):
+        data = src
+    elif media_type is not None:
+        with open(src, "rb") as f:
             data = f.read()
     else:
         buf = io.BytesIO()
-        load_image(path, max_pixels=max_pixels).save(buf, "PNG")
+        load_image(src, max_pixels=max_pixels).save(buf, "PNG")
         data, media_type = buf.getvalue(), "image/png"
     return Rendered(data, media_type, _etag(data))
 

@@ -8,7 +8,7 @@ is the embedded implementation; other backends (e.g. Qdrant) implement the same 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,7 @@ def check_dims(batch: WriteBatch, dim: int) -> None:
     """Refuse a batch whose vectors do not have the collection's dim."""
     from jointspace.errors import ModelMismatchError
 
-    for item in batch.upserts:
+    for item in [] if batch.upserted else batch.upserts:
         if item.vector.shape != (dim,):
             raise ModelMismatchError(f"vector of shape {item.vector.shape} in a dim {dim} "
                                      "collection")
@@ -151,6 +151,9 @@ class WriteBatch:
     clear_errors: list[str] = field(default_factory=list)  # keys that now succeed
     # (id, patch): merged into the item's annotations (RFC 7396: a None value removes the key)
     annotations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # True: a worker sink (Store.worker_sink) already wrote the upserts' points; the store records
+    # the rest of the batch and its seq (the upserts carry no vectors then)
+    upserted: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.touches or self.deletes or self.errors
@@ -184,6 +187,14 @@ class Store(Protocol):
         ...
 
     def write(self, batch: WriteBatch) -> None: ...
+
+    def worker_sink(self) -> Callable[[list[NewItem]], bool] | None:
+        """A picklable writer that worker processes may call with their own items, or None.
+
+        It returns False when the caller must write the items through :meth:`write` instead;
+        True when it wrote them (then ``write`` gets them with ``WriteBatch.upserted``).
+        """
+        ...
 
     def save_index(self) -> None:
         """Persist derived index structures after writes (a no-op where the backend keeps them)."""

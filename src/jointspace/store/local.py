@@ -173,9 +173,16 @@ class LocalStore:
         """Commit one batch atomically (caller holds the writer lock)."""
         if self._lock_fd is None:
             raise CollectionLockedError("write() needs the writer lock; use `with store.writer():`")
+        if batch.upserted:
+            raise CollectionError("a local collection has no worker sink: its batches carry "
+                                  "their vectors", hint="write the batch with its vectors")
         check_dims(batch, self.dim)
         if batch:
             self.truth.write(batch)
+
+    def worker_sink(self) -> None:
+        """None: one process writes a local collection, so results come back to it."""
+        return None
 
     def save_index(self) -> None:
         """Snapshot the index so the next open replays less (writer only)."""

@@ -24,7 +24,7 @@ def _open(location: str, readonly: bool, options: StoreOptions) -> Any:
                 raise CollectionNotFoundError(
                     f"no collection at {target.label}",
                     hint=f"create one with `jointspace index SOURCE -c {target.label}`")
-            return QdrantStore(target, client, readonly=readonly)
+            return QdrantStore(target, client, readonly=readonly, options=options)
     except BaseException:
         client.close()
         raise
@@ -40,7 +40,7 @@ def _create(location: str, model: str, dim: int, options: StoreOptions) -> Any:
     try:
         with translated(target):
             create_collection(client, target, model, dim, options)
-            store = QdrantStore(target, client)
+            store = QdrantStore(target, client, options=options)
         store.check_model(model, dim)
         return store
     except BaseException:

@@ -16,11 +16,13 @@ on a server nothing stops two processes writing at once — run one writer per c
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +49,11 @@ from jointspace.store.qdrant import sparse
 from jointspace.store.qdrant.companion import Companion, point_id
 from jointspace.store.qdrant.filters import to_qdrant
 from jointspace.store.qdrant.location import Target, translated
-from jointspace.store.qdrant.writes import apply_batch
+from jointspace.store.qdrant.writes import apply_batch, read_payloads
+from jointspace.store.registry import API_KEY_ENV, StoreOptions
+
+if TYPE_CHECKING:
+    from jointspace.store.qdrant.sink import QdrantSink
 
 DENSE, SPARSE = "dense", "bm25"
 META_KEY = "jointspace"
@@ -58,8 +64,10 @@ _PAGE = 1024
 class QdrantStore:
     """One jointspace collection in Qdrant (plus its companion collection)."""
 
-    def __init__(self, target: Target, client: Any, *, readonly: bool = False) -> None:
+    def __init__(self, target: Target, client: Any, *, readonly: bool = False,
+                 options: StoreOptions | None = None) -> None:
         self.target = target
+        self.options = options or StoreOptions()
         self.client = client
         self.name = target.name
         self.location = target.label
@@ -109,6 +117,16 @@ class QdrantStore:
         check_dims(batch, self.dim)
         if batch:
             apply_batch(self, batch, self.companion.bump_seq())
+
+    def worker_sink(self) -> QdrantSink | None:
+        """Workers may upsert into a server; a local-mode folder opens in one process only."""
+        from jointspace.store.qdrant.sink import QdrantSink
+
+        if self.target.path is not None:
+            return None
+        key = self.options.api_key or os.environ.get(API_KEY_ENV)  # the actors' nodes lack it
+        return QdrantSink(self.target, replace(self.options, api_key=key), self.dim,
+                          self.seq() + 1)
 
     def save_index(self) -> None:
         """Nothing to do: Qdrant maintains its own indexes."""
@@ -226,10 +244,7 @@ class QdrantStore:
 
     # --- helpers ---------------------------------------------------------------------------
     def payloads(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        if not ids:
-            return {}
-        return {int(p.id): p.payload for p in
-                self.client.retrieve(self.name, ids, with_payload=True, with_vectors=False)}
+        return read_payloads(self.client, self.name, ids)
 
     def _query(self, query: Any, using: str, limit: int, flt: Any) -> list[Any]:
         from qdrant_client import models

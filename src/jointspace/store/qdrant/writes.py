@@ -21,16 +21,8 @@ def apply_batch(store: Any, batch: WriteBatch, seq: int) -> None:
     from qdrant_client import models
 
     avglen = _avglen(store, batch)
-    if batch.upserts:
-        old = store.payloads([point_id(it.key) for it in batch.upserts])
-        payloads = [_payload(it, old.get(point_id(it.key)), seq) for it in batch.upserts]
-        terms = sparse.document_vectors(
-            [keyword_text(p["text"], p["fields"]) for p in payloads], avglen)
-        points = [models.PointStruct(id=point_id(it.key), payload=p,
-                                     vector=_vectors(it.vector, t))
-                  for it, p, t in zip(batch.upserts, payloads, terms)]
-        for i in range(0, len(points), _CHUNK):
-            store.client.upsert(store.name, points=points[i : i + _CHUNK], wait=True)
+    if batch.upserts and not batch.upserted:  # upserted: a worker sink already wrote them
+        upsert_items(store.client, store.name, batch.upserts, seq, avglen)
     if batch.touches:
         _touch(store, batch.touches, avglen)
     if batch.deletes:
@@ -40,6 +32,34 @@ def apply_batch(store: Any, batch: WriteBatch, seq: int) -> None:
     if batch.annotations:
         _annotate(store, batch.annotations, avglen)
     store.companion.clear_errors(batch.clear_errors)
+
+
+def upsert_items(client: Any, name: str, items: list[NewItem], seq: int, avglen: float) -> None:
+    """Upsert ``items`` as points (deterministic ids, BM25 weights for ``avglen``), keeping the
+    annotations their points already carry; the one upsert path of the driver and worker sinks."""
+    from qdrant_client import models
+
+    old = read_payloads(client, name, [point_id(it.key) for it in items])
+    payloads = [_payload(it, old.get(point_id(it.key)), seq) for it in items]
+    terms = sparse.document_vectors([keyword_text(p["text"], p["fields"]) for p in payloads],
+                                    avglen)
+    points = [models.PointStruct(id=point_id(it.key), payload=p, vector=_vectors(it.vector, t))
+              for it, p, t in zip(items, payloads, terms)]
+    for i in range(0, len(points), _CHUNK):
+        client.upsert(name, points=points[i : i + _CHUNK], wait=True)
+
+
+def read_payloads(client: Any, name: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The payloads of the points among ``ids`` that exist, by id."""
+    if not ids:
+        return {}
+    return {int(p.id): p.payload for p in
+            client.retrieve(name, ids, with_payload=True, with_vectors=False)}
+
+
+def batch_avglen(items: list[NewItem]) -> float:
+    """The BM25 average document length that ``items``' texts would fix (0: no terms)."""
+    return sparse.average_length([keyword_text(it.text, it.metadata) for it in items])
 
 
 def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +155,7 @@ def _avglen(store: Any, batch: WriteBatch) -> float:
     meta = store.companion.meta()
     if meta.get("avglen"):
         return float(meta["avglen"])
-    texts = [keyword_text(it.text, it.metadata) for it in batch.upserts]
-    avglen = sparse.average_length(texts)
+    avglen = batch_avglen(batch.upserts)
     if avglen > 0:
         store.companion.set_meta(avglen=avglen)
     return avglen or 1.0
