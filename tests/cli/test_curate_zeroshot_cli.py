@@ -45,7 +45,8 @@ def test_duplicates_dry_run_then_apply(tmp_path):
     res = json.loads(run("search", "--image", photos / "1_small.png", "-c", col, "--k", "1",
                          "--json").stdout)["results"][0]
     assert res["metadata"]["duplicate_of"] == small["keep"] != res["id"]
-    assert "group" in run("duplicates", "-c", col, "--threshold", "0.9").stdout
+    table = run("duplicates", "-c", col, "--threshold", "0.9").stdout
+    assert "group" in table and "[bold]" not in table  # the kept id is styled, not tagged
 
 
 def test_classify_collection_transductive_and_zpe(tmp_path):

@@ -82,3 +82,4 @@ def test_demo_command_json(tmp_path, tiny_ckpt):
     seen, held = data["metrics"]["P@10 seen"], data["metrics"]["P@10 heldout"]
     assert (f"single-object P@10: seen {seen:.3f}, held-out {held:.3f}; training "
             f"{data['train']['train_seconds']} s") in again.stdout
+    assert "[bold]" not in again.stdout and "[/]" not in again.stdout  # styles render, not print

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from jointspace.cli.collection_cmds import COLLECTION_OPTION
 from jointspace.cli.render import JSON_OPTION, console, emit
@@ -64,9 +64,10 @@ def _render(d: dict) -> None:
     t.add_column("ids")
     t.add_column("paths")
     for g in d["groups"]:
-        ids = ", ".join(f"[bold]{i}[/]" if i == g["keep"] else str(i) for i in g["ids"])
+        ids = Text(", ").join(Text(str(i), style="bold" if i == g["keep"] else "")
+                              for i in g["ids"])
         t.add_row(f"{g['score']:.4f}", "exact" if g["exact"] else "near", ids,
-                  escape("\n".join(Path(p).name if p else "-" for p in g["paths"])))
+                  "\n".join(Path(p).name if p else "-" for p in g["paths"]))
     console.print(t)
     what = (f"marked {d['marked']} item(s) duplicate_of" if not d["dry_run"]
             else "dry run: nothing written (--apply --keep RULE writes duplicate_of)")

@@ -197,7 +197,7 @@ def _render_demo(d: dict) -> None:
     console.print(metrics)
     t, m = d["train"], d["metrics"]
     console.print(f"[bold]single-object P@10: seen {m['P@10 seen']:.3f}, held-out "
-                  f"{m['P@10 heldout']:.3f}; training {t['train_seconds']} s[/]")
+                  f"{m['P@10 heldout']:.3f}; training {t['train_seconds']} s[/]", markup=True)
     console.print(f"trained {t['steps']} steps in {t['train_seconds']} s "
                   f"(+{t['setup_seconds']} s data/text caching); cached stages: "
                   + (", ".join(k for k, v in d["cached"].items() if v) or "none"))
