@@ -59,3 +59,11 @@ def test_missing_qdrant_collection_and_bad_location_say_what_to_do(tmp_path):
     assert "no collection" in r.stderr and "Traceback" not in r.stderr
     r = run("info", "-c", "qdrant://host:6333/", ok=False)
     assert "names no collection" in r.stderr
+
+
+def test_an_unreadable_vectors_file_creates_no_collection(tmp_path):
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    bad = run("index", tmp_path / "empty.parquet", "-c", tmp_path / "col", "--model", "hash:16",
+              "--vector-column", "emb", ok=False)
+    assert "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "col").exists()

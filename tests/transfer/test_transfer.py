@@ -144,3 +144,13 @@ def test_import_checks_dims_normalises_and_records_bad_rows(tmp_path):
     with pytest.raises(BadInputError):
         import_vectors(col.store, tmp_path / "v.parquet", Columns("body"))
     col.close()
+
+
+def test_copy_onto_itself_is_refused_and_loses_nothing(tmp_path):
+    src = str(tmp_path / "src")
+    _filled(src, n=5).close()
+    before = _by_key(src)
+    for same in (src, str(tmp_path / "." / "src") + "/"):
+        with pytest.raises(BadInputError, match="same collection"):
+            copy_collection(src, same)
+    assert _by_key(src).keys() == before.keys()

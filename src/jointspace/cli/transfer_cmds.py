@@ -68,11 +68,12 @@ def index_vectors(source: Path, collection: str, model: str | None, options, *,
     from jointspace.errors import BadInputError
     from jointspace.query import Collection
     from jointspace.store.registry import store_exists
-    from jointspace.transfer.vectors import Columns, import_vectors
+    from jointspace.transfer.vectors import Columns, import_vectors, open_manifest
 
     if Path(source).suffix.lower() != ".parquet":
         raise BadInputError("--vector-column reads a parquet manifest",
                             hint="index vectors.parquet --vector-column emb")
+    open_manifest(source)  # an unreadable file fails before a collection is created for it
     if store_exists(collection, options):
         col = Collection.open(collection, model=model, options=options)
     elif model is None:

@@ -8,6 +8,7 @@ Error records and derived state are not copied (they describe the source files a
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.errors import CollectionError
+from jointspace.errors import BadInputError, CollectionError
 from jointspace.store.base import ItemPage, Store, WriteBatch, canonical_json
-from jointspace.store.registry import StoreOptions, create_store, open_store
+from jointspace.store.registry import LOCAL, StoreOptions, create_store, open_store, scheme_of
 
 ProgressFn = Callable[[int, int], None]
 
@@ -44,6 +45,9 @@ def copy_collection(src: str, dst: str, *, src_options: StoreOptions | None = No
                     sample: int = 64, seed: int = 0, lock_timeout: float = 0.0,
                     progress: ProgressFn | None = None) -> CopyReport:
     """Copy the collection at ``src`` into ``dst`` (created with the same model if missing)."""
+    if _same_location(src, dst):  # scanning pages while upserting into them
+        raise BadInputError(f"{src} and {dst} are the same collection",
+                            hint="copy into another directory or Qdrant collection")
     start = time.perf_counter()
     source = open_store(src, readonly=True, options=src_options)
     try:
@@ -118,3 +122,9 @@ def _verify(source: Store, target: Store, kept: dict[str, np.ndarray], report: C
         raise CollectionError(f"copy verification failed: sampled vectors differ in "
                               f"{report.destination}", hint="re-run the copy; then `check` it")
     report.verified = len(keys)
+
+
+def _same_location(a: str, b: str) -> bool:
+    if scheme_of(a) == scheme_of(b) == LOCAL:
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a.rstrip("/") == b.rstrip("/")

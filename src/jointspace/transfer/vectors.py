@@ -51,16 +51,9 @@ def import_vectors(store: Store, manifest: str | os.PathLike, columns: Columns, 
                    batch: int = 8192, lock_timeout: float = 0.0,
                    progress: ProgressFn | None = None) -> ImportReport:
     """Upsert every row of ``manifest`` with its precomputed vector into ``store``."""
-    import pyarrow.parquet as pq
-
     start = time.perf_counter()
     manifest = Path(manifest)
-    try:
-        # no pre-buffering: pyarrow would otherwise hold every column chunk it has read
-        # (the whole file, by the end) rather than one batch at a time
-        pf = pq.ParquetFile(manifest, pre_buffer=False, buffer_size=1 << 20)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise BadInputError(f"cannot read {manifest} as parquet: {exc}") from exc
+    pf = open_manifest(manifest)
     columns = _with_defaults(columns, pf.schema_arrow.names)
     _check_columns(pf.schema_arrow, columns, store.dim, manifest)
     report, done = ImportReport(), 0
@@ -76,6 +69,18 @@ def import_vectors(store: Store, manifest: str | os.PathLike, columns: Columns, 
         store.save_index()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def open_manifest(manifest: str | os.PathLike):
+    """The parquet file, opened for streaming; BadInputError if it cannot be read as parquet."""
+    import pyarrow.parquet as pq
+
+    try:
+        # no pre-buffering: pyarrow would otherwise hold every column chunk it has read
+        # (the whole file, by the end) rather than one batch at a time
+        return pq.ParquetFile(manifest, pre_buffer=False, buffer_size=1 << 20)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise BadInputError(f"cannot read {manifest} as parquet: {exc}") from exc
 
 
 def _with_defaults(columns: Columns, names: list[str]) -> Columns:
