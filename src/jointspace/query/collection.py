@@ -26,7 +26,7 @@ from jointspace.query.derived import DerivedState
 from jointspace.query.hit import Hit
 from jointspace.query.indexing import IndexReport, ProgressFn, SyncOptions, sync_source
 from jointspace.query.quality_search import QualityOptions, ranked_candidates
-from jointspace.query.runtimes import record_runtimes, recorded_runtimes
+from jointspace.query.runtimes import record_runtimes, recorded_runtimes, runtime_for
 from jointspace.store.base import Store, canonical_json
 from jointspace.store.filters import Filter, parse_filter, with_kind
 from jointspace.store.registry import StoreOptions, create_store, open_store
@@ -119,8 +119,7 @@ class Collection(QualityMethods):
         if self._embedder is None:
             from jointspace.models import load_embedder
 
-            # unless told otherwise, run the model the way it was run to index
-            runtime = self.runtime or recorded_runtimes(self.store).get("requested")
+            runtime = runtime_for(self.store, self.runtime)
             self._embedder = load_embedder(self.store.model, runtime=runtime)
             self.store.check_model(self._embedder.name, self._embedder.dim)
         return self._embedder

@@ -23,6 +23,11 @@ def recorded_runtimes(store: Any) -> dict[str, Any]:
         return {}
 
 
+def runtime_for(store: Any, asked: str | None) -> str | None:
+    """How to run a collection's model: as asked, else the way it was run to index."""
+    return asked or recorded_runtimes(store).get("requested")
+
+
 def record_runtimes(store: Any, requested: str | None, runtimes: dict[str, str]) -> None:
     """Note that ``runtimes`` (asked for as ``requested``) just made vectors (writer lock held)."""
     if not runtimes:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from jointspace.errors import BadInputError, NotFoundError
 from jointspace.query import Collection
-from jointspace.query.runtimes import recorded_runtimes
+from jointspace.query.runtimes import runtime_for
 from jointspace.serve.admission import Gate
 from jointspace.serve.auth import ADMIN, TokenStore
 from jointspace.serve.batching import BatchedEmbedder, ModelWorker
@@ -89,7 +89,7 @@ class ServeState:
         collections built with the same model share one loaded model."""
         opened = Collection.open(path, readonly=not writable)
         try:
-            runtime = self.settings.runtime or recorded_runtimes(opened.store).get("requested")
+            runtime = runtime_for(opened.store, self.settings.runtime)
             col = Collection(opened.store, self.embedder_for(opened.store.model, runtime))
         except BaseException:
             opened.close()
