@@ -30,9 +30,6 @@ class QualityOptions:
     min_score: float | str | None = None  # a cosine, "auto" (calibrated), or None
     shortlist: int = DEFAULT_SHORTLIST
 
-    def active(self) -> bool:
-        return bool(self.hubness) or self.balance is not False or self.min_score is not None
-
     def check(self) -> None:
         if self.hubness is not None and self.hubness not in METHODS:
             raise BadInputError(f"unknown hubness method {self.hubness!r}",
@@ -62,16 +59,22 @@ def ranked_candidates(store, derived: DerivedState, query: np.ndarray, modality:
     stats = derived.modality() if need_stats else None
     kinds_present = stats.kinds() if stats is not None else []
     balance = opts.balance is not False and len(kinds_present) > 1
+    kinds = None  # each candidate's kind: known from per-kind searches, else looked up if needed
     if balance:
-        pairs = [p for kind in kinds_present for p in
-                 store.search(query[None, :], depth, with_kind(flt, kind))[0]]
+        pairs, found_kinds = [], []
+        for kind in kinds_present:
+            found = store.search(query[None, :], depth, with_kind(flt, kind))[0]
+            pairs += found
+            found_kinds += [kind] * len(found)
+        kinds = np.array(found_kinds)
     else:
         pairs = store.search(query[None, :], depth, flt)[0]
     if not pairs:
         return []
     ids = np.array([i for i, _ in pairs], np.int64)
     cos = np.array([s for _, s in pairs], np.float64)
-    kinds = _kinds(store, ids)
+    if kinds is None and calibration is not None:
+        kinds = _kinds(store, ids)
     score = cos[None, :]
     if opts.hubness:
         state = derived.hubness(modality)
