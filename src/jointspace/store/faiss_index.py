@@ -177,7 +177,7 @@ class VectorIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         # One query against a flat index is a matrix-vector product: bound by memory bandwidth.
         # BLAS over faiss's own storage (a view, no copy) reaches that bound; IndexFlatIP's
-        # single-query scan ran ~3x slower (benchmarks/scale.py).
+        # single-query scan ran ~3x slower at 1M x 512 (benchmarks/exact_search.py).
         import faiss
 
         base = faiss.downcast_index(self.index.index)
