@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -265,7 +266,7 @@ class LocalStore:
     def info(self) -> dict[str, object]:
         meta = self.truth.get_meta()
         summary = self.truth.summary()
-        size = sum(f.stat().st_size for f in self.directory.iterdir() if f.is_file())
+        size = _files_size(self.directory)
         return {"path": self.location, "backend": "local",
                 "count": sum(summary["kinds"].values()), "kinds": summary["kinds"],
                 "errors": summary["errors"], "seq": int(meta.get("seq", 0)),
@@ -356,3 +357,16 @@ class LocalStore:
 def _purged_seq(conn) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (PURGED_KEY,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def _files_size(directory: Path) -> int:
+    """Bytes in the directory's files; a file a writer renames away meanwhile is skipped."""
+    total = 0
+    for f in directory.iterdir():
+        try:
+            st = f.stat()
+        except FileNotFoundError:  # e.g. index.json.tmp, renamed between listing and stat
+            continue
+        if stat.S_ISREG(st.st_mode):
+            total += st.st_size
+    return total
