@@ -83,3 +83,23 @@ def test_demo_command_json(tmp_path, tiny_ckpt):
     assert (f"single-object P@10: seen {seen:.3f}, held-out {held:.3f}; training "
             f"{data['train']['train_seconds']} s") in again.stdout
     assert "[bold]" not in again.stdout and "[/]" not in again.stdout  # styles render, not print
+
+
+def test_a_world_grouping_becomes_a_groups_file_for_training(tmp_path):
+    import numpy as np
+
+    from jointspace.demo.pipeline import demo_train_config
+    from jointspace.worlds import WorldConfig, generate_world
+    from jointspace.worlds.evaluate import read_rows
+    from jointspace.worlds.vocab import colour_names
+
+    world = tmp_path / "world"
+    generate_world(WorldConfig(out=str(world), n=120, seed=2, image_size=32, workers=1))
+    config = DemoConfig(workdir=str(tmp_path), train={"hard_groups": "colour", "max_images": 50})
+    tc = demo_train_config(world, tmp_path / "train", config)
+    groups = np.load(tc.hard_groups)
+    rows = read_rows(world, "train")[:50]
+    assert groups.tolist() == [colour_names().index(r["objects"][0]["colour"]) for r in rows]
+    assert len(set(groups.tolist())) > 1
+    plain = demo_train_config(world, tmp_path / "train", DemoConfig(train={"hard_groups": None}))
+    assert plain.hard_groups is None

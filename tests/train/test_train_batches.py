@@ -4,6 +4,8 @@ import torch
 from jointspace.train.batches import (
     batch_captions,
     batch_images,
+    group_members,
+    hard_batch,
     same_caption_mask,
     shift_images,
     shift_offsets,
@@ -49,3 +51,44 @@ def test_same_caption_mask():
     m = same_caption_mask(np.array([4, 1, 4, 2]))
     assert m.tolist() == [[True, False, True, False], [False, True, False, False],
                           [True, False, True, False], [False, False, False, True]]
+
+
+def test_group_members_lists_each_groups_images():
+    groups = np.array([2, 0, 2, 1, 0, 2])
+    assert [m.tolist() for m in group_members(groups)] == [[1, 4], [3], [0, 2, 5]]
+
+
+def test_hard_batch_fills_its_tail_from_one_group():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 10, size=2000)
+    members = group_members(groups)
+    seen_groups = set()
+    for step in range(60):
+        base = batch_images(step, 2000, 64, seed=5)
+        got = hard_batch(step, base, members, 0.5, seed=5)
+        assert len(got) == 64 and len(set(got.tolist())) == 64  # nothing repeats
+        assert np.array_equal(got[:32], base[:32])  # the head is the regular batch
+        tail_groups = set(groups[got[32:]].tolist())
+        assert len(tail_groups) == 1  # the tail is one group
+        seen_groups |= tail_groups
+        assert np.array_equal(got, hard_batch(step, base, members, 0.5, seed=5))
+    assert seen_groups == set(range(10))  # every group gets its turns
+    base = batch_images(0, 2000, 64, seed=5)
+    assert np.array_equal(hard_batch(0, base, members, 0.0, seed=5), base)
+
+
+def test_hard_batch_with_a_small_group_tops_up_from_the_regular_tail():
+    groups = np.zeros(100, np.int64)
+    groups[[7, 8]] = 1  # group 1 has two images, group 0 the rest
+    members = group_members(groups)
+    base = np.arange(20, 40)
+    small_drawn = 0
+    for step in range(30):
+        got = hard_batch(step, base, members, 0.5, seed=0)
+        assert len(got) == 20 and len(set(got.tolist())) == 20
+        assert np.array_equal(got[:10], base[:10])
+        if set(got[10:].tolist()) & {7, 8}:  # group 1 drawn: both, then regular images
+            assert {7, 8} <= set(got[10:].tolist())
+            assert set(got[10:].tolist()) - {7, 8} <= set(base[10:].tolist())
+            small_drawn += 1
+    assert small_drawn > 0

@@ -142,3 +142,40 @@ def test_matryoshka_training_runs_and_logs(small_world, tiny_checkpoint, tmp_pat
     nested = train(_config(small_world, tiny_checkpoint, tmp_path / "m", val=None, steps=4,
                            matryoshka=[2, 4]))
     assert np.isfinite(nested.losses).all() and nested.losses != plain.losses
+
+
+def test_hard_groups_change_the_batches_and_are_checked(small_world, tiny_checkpoint, tmp_path,
+                                                        monkeypatch):
+    from jointspace.worlds.evaluate import read_rows
+    from jointspace.worlds.groups import image_groups
+
+    # two big groups (colour parity), so a batch tail never needs topping up from other images
+    groups = image_groups(read_rows(small_world, "train")) % 2
+    assert min(np.bincount(groups)) > 30
+    path = tmp_path / "groups.npy"
+    np.save(path, groups)
+    plain = train(_config(small_world, tiny_checkpoint, tmp_path / "a", val=None))
+    hard = train(_config(small_world, tiny_checkpoint, tmp_path / "b", val=None,
+                         hard_groups=str(path)))
+    again = train(_config(small_world, tiny_checkpoint, tmp_path / "c", val=None,
+                          hard_groups=str(path)))
+    assert hard.losses != plain.losses and hard.losses == again.losses
+    seen = []
+    real = loop_module.hard_batch
+    monkeypatch.setattr(loop_module, "hard_batch",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    train(_config(small_world, tiny_checkpoint, tmp_path / "d", hard_groups=str(path),
+                  val=None, steps=3, hard_fraction=0.5))
+    # --val-fraction held some images out: groups follow the kept ones; each tail is one group
+    assert len(seen) == 3 and all(len(set(groups_of.tolist())) == 1 for groups_of in
+                                  (_kept(groups, 0.05, 1000)[b[8:]] for b in seen))
+    np.save(path, groups[:-1])
+    with pytest.raises(BadInputError, match="hard-groups"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "e", hard_groups=str(path)))
+
+
+def _kept(groups, fraction, max_val):
+    from jointspace.train.data import held_out_mask
+
+    n_val = min(max_val, max(1, round(fraction * len(groups))))
+    return groups[~held_out_mask(len(groups), n_val, 0)]

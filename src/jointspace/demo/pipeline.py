@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jointspace.demo.config import RECIPE, DemoConfig, DemoQuery, default_queries
+from jointspace.worlds.groups import GROUPINGS
 
 Say = Callable[[str], None]
 
@@ -102,9 +103,28 @@ def demo_train_config(world: Path, out: Path, config: DemoConfig):
     from jointspace.train import TrainConfig
 
     settings = {**RECIPE, **config.train}
+    if settings.get("hard_groups") in GROUPINGS:  # a world grouping: written from its labels
+        settings["hard_groups"] = str(world_groups(world, settings["hard_groups"],
+                                                   settings.get("max_images")))
     return TrainConfig(data=str(world / "train" / "pairs.jsonl"), out=str(out),
                        val=str(world / "val" / "pairs.jsonl"), seed=config.seed,
                        progress=config.progress, **settings)
+
+
+def world_groups(world: Path, by: str, max_images: int | None) -> Path:
+    """``world/train/groups-<by>-<n>.npy``: the hard-negative group of each training image."""
+    import numpy as np
+
+    from jointspace.worlds.evaluate import read_rows
+    from jointspace.worlds.groups import image_groups
+
+    rows = read_rows(world, "train")[:max_images]
+    path = world / "train" / f"groups-{by}-{len(rows)}.npy"
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, image_groups(rows, by))
+        tmp.replace(path)
+    return path
 
 
 def _ensure_model(out: Path, world: Path, config: DemoConfig,

@@ -55,3 +55,34 @@ def same_caption_mask(caption_ids: np.ndarray) -> torch.Tensor:
     """(n, n) bool: pairs whose captions are the same text (extra positives)."""
     ids = torch.from_numpy(np.asarray(caption_ids))
     return ids[:, None] == ids[None, :]
+
+
+def group_members(groups: np.ndarray) -> list[np.ndarray]:
+    """Image indices of each group id 0..max (``groups``: one non-negative int per image)."""
+    groups = np.asarray(groups, np.int64)
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(groups.max() + 2))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(groups.max() + 1)]
+
+
+def hard_batch(step: int, images: np.ndarray, members: list[np.ndarray], fraction: float,
+               seed: int) -> np.ndarray:
+    """``images`` with its last ``fraction`` replaced by images of one group drawn for ``step``.
+
+    Images of a group share something (e.g. a colour), so the batch pits them against each other:
+    hard negatives for the contrastive loss. Still a pure function of (seed, step); the head keeps
+    its order and nothing repeats.
+    """
+    n_hard = min(round(fraction * len(images)), len(images))
+    groups = [g for g in range(len(members)) if len(members[g])]
+    if n_hard == 0 or not groups:
+        return images
+    rng = np.random.default_rng([seed, step, 3])
+    g = groups[int(rng.integers(len(groups)))]
+    head = images[: len(images) - n_hard]
+    pool = np.setdiff1d(members[g], head, assume_unique=True)
+    take = rng.permutation(pool)[:n_hard]
+    if len(take) < n_hard:  # a small group: fill up from the regular tail
+        rest = np.setdiff1d(images[len(head):], take, assume_unique=True)
+        take = np.concatenate([take, rest[: n_hard - len(take)]])
+    return np.concatenate([head, take])

@@ -66,6 +66,11 @@ class TrainConfig:
     max_images: int | None = option(None, "Use only the first N images.", at_least=1)
     positives: str = option("caption", "'caption': identical captions in a batch are all "
                             "positives; 'pair': only the pair itself.")
+    hard_groups: str | None = option(None, "Hard-negative batches: a .npy or .json file with one "
+                                     "group id (int >= 0) per training image; each batch then "
+                                     "fills --hard-fraction of itself from one group.")
+    hard_fraction: float = option(0.5, "Share of each batch drawn from one group (with "
+                                  "--hard-groups).", at_least=0.0, at_most=1.0)
     augment: str = option("shift", "'shift' (random translation by up to 1/16 of the side) "
                           "or 'none'.")
     precision: str = option("fp32", "Image tower compute: 'fp32', or 'bf16' autocast (needs "

@@ -152,10 +152,15 @@ def _shard_listing(spec: str) -> _Listing:
 
 def split_validation(data: PairData, n_val: int, seed: int) -> tuple[PairData, PairData]:
     """(train, val): ``n_val`` images drawn by ``seed`` held out, both in their original order."""
-    rng = np.random.default_rng([seed, 7])
-    held = np.zeros(len(data), bool)
-    held[rng.permutation(len(data))[:n_val]] = True
+    held = held_out_mask(len(data), n_val, seed)
     return _subset(data, np.flatnonzero(~held), "train"), _subset(data, np.flatnonzero(held), "val")
+
+
+def held_out_mask(n: int, n_val: int, seed: int) -> np.ndarray:
+    """(n,) bool: the images :func:`split_validation` holds out."""
+    held = np.zeros(n, bool)
+    held[np.random.default_rng([seed, 7]).permutation(n)[:n_val]] = True
+    return held
 
 
 def _subset(data: PairData, rows: np.ndarray, part: str) -> PairData:

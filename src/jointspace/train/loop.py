@@ -19,13 +19,21 @@ from jointspace.train import distributed as D
 from jointspace.train.batches import (
     batch_captions,
     batch_images,
+    group_members,
+    hard_batch,
     same_caption_mask,
     shift_nhwc,
     shift_offsets,
 )
 from jointspace.train.checkpoint import load_state, save_state
 from jointspace.train.config import TrainConfig, TrainResult
-from jointspace.train.data import PairData, load_pair_data, normalise, split_validation
+from jointspace.train.data import (
+    PairData,
+    held_out_mask,
+    load_pair_data,
+    normalise,
+    split_validation,
+)
 from jointspace.train.logs import RunLog, plot_log, progress_bar, write_report
 from jointspace.train.losses import LOSSES, contrastive_loss, matryoshka_loss
 from jointspace.train.selection import BestKeeper
@@ -48,6 +56,7 @@ class _Setup:
     ids: np.ndarray  # train caption -> row of ``text`` / distinct caption id
     val_ids: np.ndarray | None
     unique: list[str]
+    groups: np.ndarray | None = None  # hard-negative group id per training image
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -193,12 +202,15 @@ class _StepFn:
         if isinstance(s.data, PairData):  # else streamed (see streaming.py)
             self.images = torch.from_numpy(s.data.images).permute(0, 2, 3, 1).contiguous()
             self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
+        self.members = group_members(s.groups) if s.groups is not None else None
         self.params = s.t.parameters()
         self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
 
     def __call__(self, step: int) -> float:
         s, config, local = self.s, self.config, self.local
         idx = batch_images(step, len(s.data), self.batch, config.seed)
+        if self.members is not None:
+            idx = hard_batch(step, idx, self.members, config.hard_fraction, config.seed)
         caps = batch_captions(step, idx, s.data.start, config.seed)
         pixels = self.images[idx[local]]  # (b, h, w, 3) uint8
         positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
@@ -258,9 +270,12 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
                               max_images=config.max_images, cache_dir=cache)
     val = (load_pair_data(config.val, t.processor, split=config.val_split,
                           max_images=config.val_images, cache_dir=cache) if config.val else None)
+    groups = _hard_groups(config, len(data)) if config.hard_groups else None
     if val is None and config.val_fraction > 0 and not config.stream:
         n_val = min(config.val_images, max(1, round(config.val_fraction * len(data))))
         if len(data) - n_val >= config.batch_size:  # else too small to spare any: no validation
+            if groups is not None:
+                groups = groups[~held_out_mask(len(data), n_val, config.seed)]
             data, val = split_validation(data, n_val, config.seed)
     unique, ids = caption_ids(data.captions + (val.captions if val else []))
     text = None
@@ -274,7 +289,27 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
         text = frozen_text_vectors(unique, embed, model_key=f"{key}|bf16={config.fast_text}",
                                    cache_dir=cache)
     n_train = len(data.captions)
-    return _Setup(t, data, val, text, ids[:n_train], ids[n_train:] if val else None, unique)
+    return _Setup(t, data, val, text, ids[:n_train], ids[n_train:] if val else None, unique,
+                  groups)
+
+
+def _hard_groups(config: TrainConfig, n: int) -> np.ndarray:
+    """The --hard-groups ids, checked: one non-negative int per training image."""
+    import json
+
+    path = Path(str(config.hard_groups))
+    hint = "write one integer group id per training image, in --data order (.npy or .json)"
+    if config.stream:
+        raise BadInputError("--hard-groups needs in-memory data, not --stream", hint=hint)
+    try:
+        raw = np.load(path) if path.suffix == ".npy" else json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"cannot read --hard-groups {path}: {exc}", hint=hint) from None
+    groups = np.asarray(raw)
+    if groups.shape != (n,) or groups.dtype.kind not in "iu" or (n and groups.min() < 0):
+        raise BadInputError(f"--hard-groups {path} holds {groups.shape} {groups.dtype} values, "
+                            f"expected {n} non-negative integers", hint=hint)
+    return groups.astype(np.int64)
 
 
 def _text_key(config: TrainConfig, t: Trainable) -> str:
