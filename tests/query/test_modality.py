@@ -67,6 +67,10 @@ def test_balancing_interleaves_a_two_cone_collection(vector_collection):
     assert [h.id for h in col.search_vector(queries[0], k=10)] == \
         [h.id for h in col.search_vector(queries[0], k=10, balance_modalities=True)]
     assert col.quality_info()["modality_gap"] > 0.5
+    # a cut-off that drops every image: the share goes to nobody, texts fill the list
+    cut = max(h.score for h in col.search_vector(queries[0], k=10, kind="image")) + 1e-3
+    kept = col.search_vector(queries[0], k=10, balance_modalities=True, min_score=cut)
+    assert kept and {h.kind for h in kept} == {"text"} and min(h.score for h in kept) >= cut
 
 
 def test_stats_follow_adds_and_deletes(vector_collection):
