@@ -190,3 +190,26 @@ def test_qdrant_refuses_a_truncated_index(tmp_path):
 
     with pytest.raises(BadInputError, match="--dim"):
         create_store(f"qdrant+local:{tmp_path / 'q'}", "fake", D, StoreOptions(index_dim=32))
+
+
+def test_int8_codes_split_over_threads_give_the_same_results(monkeypatch):
+    ids, x, q = _data(n=3001)
+    index = VectorIndex(D, "int8")
+    index.apply(ids, x, np.zeros(0, np.int64))
+    fetch = _fetcher(ids, x)
+    whole = index.search(q, 10, fetch=fetch)
+    assert index._split is None  # small: one thread
+    monkeypatch.setattr(codes, "SPLIT_MIN", 1000)
+    monkeypatch.setenv("JOINTSPACE_FAISS_THREADS", "3")
+    split = index.search(q, 10, fetch=fetch)
+    assert index._split is not None and len(index._split.parts) == 3
+    assert sum(p.ntotal for _, p in index._split.parts) == len(ids)
+    np.testing.assert_array_equal(split[1], whole[1])
+    np.testing.assert_allclose(split[0], whole[0], rtol=1e-6)
+    # a change drops the split copy; the next search sees the new item
+    new = q[:1]
+    index.apply(np.array([10**6], np.int64), new, np.array([ids[0]], np.int64))
+    assert index._split is None
+    x2 = {**dict(zip(ids.tolist(), x)), 10**6: new[0]}
+    got = index.search(new, 1, fetch=lambda want: np.stack([x2[int(i)] for i in want]))
+    assert got[1][0, 0] == 10**6 and index._split is not None

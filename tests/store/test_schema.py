@@ -31,7 +31,7 @@ def test_v1_collection_is_migrated_in_place(tmp_path):
     from jointspace.query import Collection
 
     with Collection(LocalStore.open(tmp_path / "c", readonly=True), HashEmbedder(4)) as col:
-        assert col.info()["format"] == SCHEMA_VERSION == 3
+        assert col.info()["format"] == SCHEMA_VERSION == 4
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -65,3 +65,11 @@ def test_new_collections_use_large_pages_and_old_ones_keep_theirs(tmp_path):
     store = LocalStore.open(tmp_path / "old")
     assert store.truth.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     store.close()
+
+
+def test_kind_counts_come_from_an_index_not_a_table_scan(tmp_path):
+    store = LocalStore.create(tmp_path / "c", "hash:4", 4)
+    plan = store.truth.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT kind, count(*) FROM items GROUP BY kind").fetchall()
+    store.close()
+    assert any("COVERING INDEX items_kind" in row[-1] for row in plan), plan

@@ -71,6 +71,7 @@ class VectorIndex:
         # a flat index loaded from its snapshot: (ids, vectors) arrays, and no faiss index
         # (self.index is None) until the first change
         self.arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._split: codes.SplitScan | None = None  # int8 codes split over threads, for search
         self._id_cache: np.ndarray | None = None  # storage row -> item id
         self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
@@ -95,7 +96,7 @@ class VectorIndex:
             self.index.add_with_ids(np.ascontiguousarray(stored, np.float32),
                                     np.asarray(stored_ids, np.int64))
             self.arrays, self.mapped = None, None
-        self._id_cache = self._order_cache = None
+        self._forget_caches()
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
             if self.kind == HNSW:
@@ -109,7 +110,7 @@ class VectorIndex:
 
         int8 first gathers ``codes.TRAIN_SAMPLE`` vectors (or all) to learn its ranges from.
         """
-        self._id_cache = self._order_cache = None
+        self._forget_caches()
         head_ids: list[np.ndarray] = []
         head_vecs: list[np.ndarray] = []
         held = 0
@@ -158,7 +159,8 @@ class VectorIndex:
                                  "rescores with the float vectors: pass fetch")
             probe = codes.truncate(queries, self.prefix) if self.prefix else queries
             if self.kind in CODE_KINDS:
-                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe)
+                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe,
+                                    self._split_scan() if allowed is None else None)
             m = codes.shortlist(self.kind, k, bool(self.prefix))
             if allowed is not None and len(allowed) <= m:
                 cand = np.broadcast_to(np.asarray(allowed, np.int64), (len(queries), len(allowed)))
@@ -201,6 +203,18 @@ class VectorIndex:
             block_s, block_i = _topk(scores, ids[start:start + step], min(k, scores.shape[1]))
             best_s, best_i = _topk_merge(best_s, best_i, block_s, block_i, k)
         return best_s, best_i
+
+    def _forget_caches(self) -> None:
+        self._id_cache = self._order_cache = None
+        if getattr(self, "_split", None) is not None:
+            self._split.close()
+        self._split = None
+
+    def _split_scan(self) -> codes.SplitScan | None:
+        parts = codes.split_parts(self.kind, self.ntotal)
+        if parts > 1 and self._split is None:
+            self._split = codes.SplitScan(self.index, parts)
+        return self._split if parts > 1 else None
 
     def _flat_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of a flat index: the snapshot's arrays, or views of faiss's storage."""
@@ -323,7 +337,7 @@ class VectorIndex:
         out.dim, out.kind, out.hnsw_m, out.index, out.prefix = dim, kind, 32, index, prefix
         out.seq, out.stale, out.mapped, out.arrays = int(meta["seq"]), False, mapped, arrays
         out.trained = int(meta.get("trained", 0))
-        out._id_cache = out._order_cache = None
+        out._id_cache = out._order_cache = out._split = None
         return out
 
 
