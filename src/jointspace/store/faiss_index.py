@@ -9,7 +9,8 @@ the other kinds in faiss's format. Opening must not read a large snapshot whole 
 a 1M-item collection would spend seconds reading and hashing 2 GB): a flat snapshot of
 ``MMAP_MIN_BYTES`` or more is memory-mapped in place after a spot check (its size, and a hash of
 its first and last MiB and 64 blocks spread through it) and searched as numpy views, with no faiss
-index behind it; smaller ones are read and fully hashed. A mapped index is read-only: the first
+index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``);
+smaller ones are read and fully hashed. A mapped index is read-only: the first
 change to it copies it into a faiss index in memory. ``jointspace check`` compares every indexed
 vector with SQLite, so damage the spot check misses is still found there.
 """
@@ -96,6 +97,10 @@ class VectorIndex:
             self.index.add_with_ids(np.ascontiguousarray(stored, np.float32),
                                     np.asarray(stored_ids, np.int64))
             self.arrays, self.mapped = None, None
+        elif self.mapped is not None and (len(ids) or len(deleted)):
+            # a memory-mapped faiss index (int8 codes) cannot change: own a copy in memory first
+            self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
+            self.mapped = None
         self._forget_caches()
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
@@ -211,8 +216,11 @@ class VectorIndex:
         self._split = None
 
     def _split_scan(self) -> codes.SplitScan | None:
+        """The split scan, from the second search on: it copies the codes, which one query (a
+        CLI search) would pay for and not get back."""
         parts = codes.split_parts(self.kind, self.ntotal)
-        if parts > 1 and self._split is None:
+        self._searches = getattr(self, "_searches", 0) + 1
+        if parts > 1 and self._split is None and self._searches > 1:
             self._split = codes.SplitScan(self.index, parts)
         return self._split if parts > 1 else None
 
@@ -316,6 +324,11 @@ class VectorIndex:
                     return None
                 arrays = flat_file.read(path, mapped=big)
                 mapped = path if big else None
+            elif kind == INT8 and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+                if size != meta.get("size") or _spot_file_hash(path) != meta["spot_sha256"]:
+                    return None
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # codes, mapped
+                mapped = path
             else:
                 raw = path.read_bytes()
                 if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
