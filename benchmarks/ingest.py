@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/ingest.py [--n 1000] [--runtime auto] [--rounds 2] [--ref-images 256]
 
 Builds a random-init CLIP with ViT-B/32 sizes (224 px input, 512-d; benchmarks/bench_models.py),
-copies the COCO-mini photos (../shared/data, 239 real JPEGs, 640 px) into a temp folder until there
-are --n files, warms the runtime's export cache once (timed and printed: that is the one-off cost a
-user pays on first use), then alternates per round:
+copies the COCO-mini photos (../shared/data, 239 real JPEGs, 640 px) into a temp folder, then
+distinct variants of them (a few pixels cropped, re-encoded as JPEG) until there are --n files,
+warms the runtime's export cache once (timed and printed: that is the one-off cost a user pays on
+first use), then alternates per round:
   reference: eager fp32 `get_image_features`, torch on all cores, batches of 32, on pre-decoded,
              pre-processed tensors (its rate does not depend on n, so it runs on --ref-images);
   cli:       `python -m jointspace index FOLDER -c NEW --runtime R --json` as a subprocess, wall
@@ -39,8 +40,17 @@ def make_folder(directory: Path, n: int) -> list[Path]:
     directory.mkdir(parents=True)
     out = []
     for i in range(n):
-        dst = directory / f"{i:05d}_{photos[i % len(photos)].name}"
-        shutil.copyfile(photos[i % len(photos)], dst)
+        src = photos[i % len(photos)]
+        dst = directory / f"{i:05d}_{src.name}"
+        if i < len(photos):
+            shutil.copyfile(src, dst)
+        else:  # a distinct JPEG of the same photo: a few pixels cropped, re-encoded
+            from PIL import Image
+
+            with Image.open(src) as im:
+                cut = 1 + i // len(photos)
+                im.convert("RGB").crop((cut, cut, im.width - cut, im.height - cut)).save(
+                    dst, "JPEG", quality=90 - (i // len(photos)) % 10)
         out.append(dst)
     return out
 

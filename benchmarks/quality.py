@@ -5,8 +5,9 @@
 
 Rows (``method, data, split, metric, plain, with_method``):
 - hubness (QB-Norm, CSLS): world test pairs (first 1,000 test images, their 4,000 captions)
-  t2i / i2t R@1 and the k-occurrence skewness; the bank is 2,048 train captions (t2i) and 1,024
-  train images (i2t); beta / k tuned on the val split (first 1,000 val images). SciFact train: a third of the queries is
+  t2i / i2t R@1 and the k-occurrence skewness; the banks are as large as a collection keeps
+  (4,096): the first 4,096 train captions (t2i) and 4,096 train images (i2t); beta / k tuned on
+  the val split (first 1,000 val images). SciFact train: a third of the queries is
   the bank, a third tunes, a third reports nDCG@10.
 - modality balancing: 1,000 test images plus two captions each in one collection, the 100
   single-object queries.
@@ -43,8 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path,
                    default=Path(os.path.expanduser("~/.cache/jointspace/quality")))
     p.add_argument("--pairs-images", type=int, default=1000)
-    p.add_argument("--bank-images", type=int, default=1024,
-                   help="Train images in the i2t bank (two captions each in the t2i bank).")
+    p.add_argument("--bank-images", type=int, default=4096,
+                   help="Train images in the i2t bank (their captions, two each, fill the t2i "
+                        "bank up to the 4,096 a collection keeps).")
     p.add_argument("--skip", action="append", default=[],
                    help="hubness, modality, calibration, scifact, zeroshot")
     p.add_argument("--json", action="store_true", help="Print the rows as JSON lines too.")
@@ -75,6 +77,7 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     from quality_hubness import world_rows as hub_rows
     from quality_world import calibration_rows, modality_rows, scratch, world_queries
 
+    from jointspace.query.quality_setup import BANK_MAX
     from jointspace.worlds.generate import load_world_meta
 
     meta = load_world_meta(world)
@@ -86,7 +89,7 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     train = world_split(world, "train", embedder, args.cache, args.bank_images,
                         captions_per_image=2)
     if "hubness" not in args.skip:
-        rows += hub_rows(data, val, test, train.txt, train.img)
+        rows += hub_rows(data, val, test, train.txt[:BANK_MAX], train.img[:BANK_MAX])
     print(f"[{data}: hubness {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
     if not first:
         return rows
@@ -94,7 +97,8 @@ def world_rows(world: Path, embedder, args, *, first: bool) -> list[dict]:
     qvec = embedder.embed_texts([q.text for q in queries])
     work = scratch()
     if "modality" not in args.skip:
-        rows += modality_rows(data, test, qvec, queries, embedder.name, work, train.txt)
+        rows += modality_rows(data, test, qvec, queries, embedder.name, work,
+                              train.txt[:BANK_MAX])
     if "calibration" not in args.skip:
         miss = tune_miss(data, val, qvec, queries, embedder.name, work)
         rows += calibration_rows(data, "test", test, qvec, queries, embedder.name, work,

@@ -12,7 +12,11 @@ a fresh child process so its peak RSS is its own:
 - warm query p50/p99 (k=10, single query, through ``LocalStore.search``) and recall@10 vs exact,
 - cold CLI: wall time of a fresh ``jointspace search TEXT -c DIR`` process (hash:512 model; the
   page cache stays warm: it is not dropped on a shared machine),
-- disk: the whole collection directory.
+- service: ``jointspace serve`` on the collection, the probe queries sent one at a time as text
+  (``GET /api/collections/col/search?q=...``, the hash:512 model embeds them: the probe vectors
+  are those embeddings), p50 over HTTP on loopback and recall@10 vs exact,
+- disk: the whole collection directory, and its ratio to the raw fp32 vectors plus the metadata
+  as JSON (what the items hold, measured per size).
 
 The truth write time is shared by all kinds (printed once per size). One table is printed.
 """
@@ -45,12 +49,22 @@ def _unit(rng, n: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def probe_texts() -> list[str]:
+    return [f"probe query number {i}" for i in range(N_QUERIES)]
+
+
+def _metadata(i: int, v: np.ndarray) -> dict:
+    return {"year": int(1990 + i % 35), "label": LABELS[i % 10], "score": float(v[0])}
+
+
 def child_write(directory: Path, n: int) -> dict:
     """Write ``n`` items; return timings and the exact top-k ids of the probe queries."""
+    from jointspace.models import load_embedder
     from jointspace.store import LocalStore, NewItem, WriteBatch
 
     rng = np.random.default_rng(n)
-    queries = _unit(rng, N_QUERIES)
+    queries = load_embedder(MODEL).embed_texts(probe_texts())  # what the service embeds
+    raw_bytes = 0
     best_s = np.full((N_QUERIES, 0), -np.inf, np.float32)
     best_i = np.zeros((N_QUERIES, 0), np.int64)
     store = LocalStore.create(directory, MODEL, DIM)
@@ -58,11 +72,12 @@ def child_write(directory: Path, n: int) -> dict:
     with store.writer():
         for start in range(0, n, BATCH):
             vecs = _unit(rng, min(BATCH, n - start))
-            store.write(WriteBatch(upserts=[NewItem(
-                key=f"/photos/{start + i:07d}.jpg", source="/photos", kind="image", vector=v,
-                path=f"/photos/{start + i:07d}.jpg",
-                metadata={"year": int(1990 + (start + i) % 35), "label": LABELS[(start + i) % 10],
-                          "score": float(v[0])}) for i, v in enumerate(vecs)]))
+            batch = [NewItem(key=f"/photos/{start + i:07d}.jpg", source="/photos", kind="image",
+                             vector=v, path=f"/photos/{start + i:07d}.jpg",
+                             metadata=_metadata(start + i, v)) for i, v in enumerate(vecs)]
+            store.write(WriteBatch(upserts=batch))
+            raw_bytes += vecs.nbytes + sum(len(it.key) + len(json.dumps(it.metadata))
+                                           for it in batch)
             scores = queries @ vecs.T  # ids are 1.. in insertion order
             best_s = np.concatenate([best_s, scores], axis=1)
             best_i = np.concatenate([best_i, np.arange(start + 1, start + 1 + len(vecs))[None]
@@ -73,6 +88,7 @@ def child_write(directory: Path, n: int) -> dict:
     store.close()
     np.save(directory.parent / "queries.npy", queries)
     np.save(directory.parent / "exact.npy", best_i)
+    (directory.parent / "raw_bytes").write_text(str(raw_bytes))
     return {"write_s": seconds, "write_rss_mb": _rss_mb()}
 
 
@@ -132,6 +148,50 @@ def _cold_cli(directory: Path) -> float:
     return time.perf_counter() - t
 
 
+def _serve(directory: Path) -> tuple[float, float]:
+    """(p50 ms, recall@10) of the probe queries sent one at a time to ``jointspace serve``."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = str(Path(sys.executable).parent / "jointspace")
+    server = subprocess.Popen([exe, "serve", str(directory), "--port", str(port),
+                               "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        with httpx.Client(timeout=120) as client:
+            for _ in range(1200):  # a 1M-item collection takes a while to open
+                try:
+                    client.get(f"{base}/health")
+                    break
+                except httpx.TransportError:
+                    if server.poll() is not None:
+                        raise SystemExit("jointspace serve exited") from None
+                    time.sleep(0.1)
+            exact = np.load(directory.parent / "exact.npy")
+
+            def ask(text: str) -> list[int]:
+                r = client.get(f"{base}/collections/col/search", params={"q": text, "k": K})
+                r.raise_for_status()
+                return [h["id"] for h in r.json()["results"]]
+
+            for text in probe_texts()[:5]:
+                ask(text)  # warm: model, index, connections
+            times, found = [], 0
+            for text, want in zip(probe_texts(), exact):
+                t = time.perf_counter()
+                got = ask(text)
+                times.append(time.perf_counter() - t)
+                found += len(set(got) & set(want.tolist()))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return float(np.percentile(times, 50) * 1e3), found / exact.size
+
+
 def _disk_mb(directory: Path) -> float:
     return sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6
 
@@ -144,6 +204,7 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--reuse", action="store_true",
                     help="keep a truth already written under --dir (write s not measured)")
+    ap.add_argument("--serve", action="store_true", help="also time /search on jointspace serve")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -159,8 +220,9 @@ def main() -> None:
 
     root = Path(args.dir or tempfile.mkdtemp(prefix="jointspace-scale-"))
     print(f"{'items':>9} {'kind':6} {'write s':>8} {'build s':>8} {'open s':>7} "
-          f"{'disk MB':>8} {'idx MB':>7} {'RSS MB b/q':>11} {'cold CLI s':>10} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'recall':>6}", flush=True)
+          f"{'disk MB':>8} {'x raw':>5} {'idx MB':>7} {'RSS MB b/q':>11} {'cold CLI s':>10} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'recall':>6} {'serve p50':>9} {'recall':>6}",
+          flush=True)
     try:
         for n in args.sizes:
             work = root / str(n)
@@ -178,11 +240,14 @@ def main() -> None:
                 b = _child("build", str(col), kind)
                 q = _child("query", str(col))
                 cold = _cold_cli(col)
+                serve_p50, serve_recall = _serve(col) if args.serve else (float("nan"),) * 2
                 idx = sum(f.stat().st_size for f in col.glob("index-*.faiss")) / 1e6
+                raw_mb = int((work / "raw_bytes").read_text()) / 1e6
                 print(f"{n:>9} {kind:6} {w['write_s']:8.1f} {b['build_s']:8.1f} "
-                      f"{q['open_s']:7.2f} {_disk_mb(col):8.0f} {idx:7.1f} "
-                      f"{b['build_rss_mb']:5.0f}/{q['query_rss_mb']:<5.0f} {cold:10.2f} "
-                      f"{q['p50_ms']:7.2f} {q['p99_ms']:7.2f} {q['recall']:6.3f}", flush=True)
+                      f"{q['open_s']:7.2f} {_disk_mb(col):8.0f} {_disk_mb(col) / raw_mb:5.2f} "
+                      f"{idx:7.1f} {b['build_rss_mb']:5.0f}/{q['query_rss_mb']:<5.0f} "
+                      f"{cold:10.2f} {q['p50_ms']:7.2f} {q['p99_ms']:7.2f} {q['recall']:6.3f} "
+                      f"{serve_p50:9.2f} {serve_recall:6.3f}", flush=True)
             if not args.reuse:
                 shutil.rmtree(work, ignore_errors=True)
     finally:

@@ -2,4 +2,6 @@
 
 from jointspace.cli import main
 
-main()
+# guarded: decode worker processes import the main module again, and must not re-run the CLI
+if __name__ == "__main__":
+    main()

@@ -58,7 +58,7 @@ def test_balancing_interleaves_a_two_cone_collection(vector_collection):
         assert {h.kind for h in plain} == {"text"}  # the gap: texts crowd out every image
         balanced = col.search_vector(q, k=10, balance_modalities=True)
         kinds = [h.kind for h in balanced]
-        assert 2 <= kinds.count("image") <= 8  # both kinds in the top 10
+        assert kinds.count("image") == 5  # each kind its fair share of the top 10
         assert all(topic_of[h.id - 1] == t for h in balanced)  # and all on topic
         only = [h.id for h in col.search_vector(q, k=10, kind="image")]
         got = [h.id for h in balanced if h.kind == "image"]
@@ -67,6 +67,10 @@ def test_balancing_interleaves_a_two_cone_collection(vector_collection):
     assert [h.id for h in col.search_vector(queries[0], k=10)] == \
         [h.id for h in col.search_vector(queries[0], k=10, balance_modalities=True)]
     assert col.quality_info()["modality_gap"] > 0.5
+    # a cut-off that drops every image: the share goes to nobody, texts fill the list
+    cut = max(h.score for h in col.search_vector(queries[0], k=10, kind="image")) + 1e-3
+    kept = col.search_vector(queries[0], k=10, balance_modalities=True, min_score=cut)
+    assert kept and {h.kind for h in kept} == {"text"} and min(h.score for h in kept) >= cut
 
 
 def test_stats_follow_adds_and_deletes(vector_collection):
@@ -91,3 +95,27 @@ def test_stats_follow_adds_and_deletes(vector_collection):
     assert stats.count == {"image": int((kinds == "image").sum()),
                            "text": int((kinds == "text").sum())}
     np.testing.assert_allclose(stats.mean("text"), vecs[kinds == "text"].mean(0), atol=1e-6)
+
+
+def test_balanced_order_gives_each_kind_its_share_above_the_floor():
+    from jointspace.query.modality import balanced_order
+
+    # texts are far more exceptional than images: plain z order would be 6 texts then images
+    z = np.array([9.0, 8.5, 8.0, 7.5, 7.0, 6.5, 3.0, 2.9, 2.8, 1.0])
+    kinds = np.array(["text"] * 6 + ["image"] * 4)
+    order = balanced_order(z, kinds, floor=2.5, limit=6)
+    got = kinds[order].tolist()
+    assert got == ["text", "image", "text", "image", "text", "image"]
+    assert order[kinds[order] == "text"].tolist() == [0, 1, 2]  # within a kind: z order
+    # every prefix holds at least p // 2 of each kind while candidates clear the floor
+    full = balanced_order(z, kinds, floor=2.5)
+    assert full[:6].tolist() == order.tolist()  # a prefix does not depend on the limit
+    for p in range(1, 7):
+        assert min((kinds[full[:p]] == k).sum() for k in ("text", "image")) >= p // 2
+    # the image at z=1.0 is below the floor: no guaranteed slot, texts come first again
+    assert kinds[full].tolist()[6:] == ["text", "text", "text", "image"]
+    # a floor above every image: the plain z order
+    assert balanced_order(z, kinds, floor=5.0).tolist() == np.argsort(-z).tolist()
+    # one kind: the plain z order
+    assert balanced_order(z[:6], kinds[:6]).tolist() == list(range(6))
+    assert balanced_order(np.zeros(0), np.array([], str)).tolist() == []

@@ -96,15 +96,15 @@ def test_valid_but_wrong_snapshot_is_caught_by_check(col_dir):
     """A well-formed snapshot with a matching checksum but wrong vectors (e.g. a bug, or a copy
     from another collection): searches would be wrong, so `check` must call it an error and
     `--repair` must fix it."""
-    import faiss
+    from jointspace.store import flat_file
 
     path = _snapshot(col_dir)
-    index = faiss.deserialize_index(np.frombuffer(path.read_bytes(), np.uint8))
-    victim = int(faiss.vector_to_array(index.id_map)[10])
-    index.remove_ids(np.array([victim], np.int64))
-    index.add_with_ids(np.ones((1, 64), np.float32) / 8, np.array([victim], np.int64))
-    data = faiss.serialize_index(index).tobytes()
-    path.write_bytes(data)
+    ids, vectors = flat_file.read(path, mapped=False)
+    victim = int(ids[10])
+    vectors[10] = np.ones(64, np.float32) / 8
+    with open(path, "wb") as f:
+        flat_file.write(f, ids, vectors)
+    data = path.read_bytes()
     meta = json.loads((col_dir / "index.json").read_text())
     meta["sha256"] = hashlib.sha256(data).hexdigest()
     (col_dir / "index.json").write_text(json.dumps(meta))
@@ -134,9 +134,17 @@ SQLITE_DAMAGE = {
     "truncated-to-header": lambda p: os.truncate(p, 100),
     "zeroed-header": lambda p: _write_at(p, 0, b"\0" * 100),
     "empty": lambda p: os.truncate(p, 0),
-    **{f"garbage-page-{n}": (lambda p, n=n: _write_at(p, 4096 * n, os.urandom(300)))
+    **{f"garbage-page-{n}": (lambda p, n=n: _write_at(p, _page_size(p) * n, os.urandom(300)))
        for n in range(1, 6)},
 }
+
+
+def _page_size(path: Path) -> int:
+    """The database's page size, from its header (bytes 16-17, big-endian; 1 means 65536)."""
+    with open(path, "rb") as f:
+        f.seek(16)
+        size = int.from_bytes(f.read(2), "big")
+    return 65536 if size == 1 else size
 
 
 def _write_at(path: Path, offset: int, data: bytes) -> None:

@@ -190,3 +190,48 @@ def test_qdrant_refuses_a_truncated_index(tmp_path):
 
     with pytest.raises(BadInputError, match="--dim"):
         create_store(f"qdrant+local:{tmp_path / 'q'}", "fake", D, StoreOptions(index_dim=32))
+
+
+def test_int8_codes_split_over_threads_give_the_same_results(monkeypatch):
+    ids, x, q = _data(n=3001)
+    plain, index = VectorIndex(D, "int8"), VectorIndex(D, "int8")
+    for i in (plain, index):
+        i.apply(ids, x, np.zeros(0, np.int64))
+    fetch = _fetcher(ids, x)
+    whole = plain.search(q, 10, fetch=fetch)
+    plain.search(q, 10, fetch=fetch)
+    assert plain._split is None  # small: one thread
+    monkeypatch.setattr(codes, "SPLIT_MIN", 1000)
+    monkeypatch.setenv("JOINTSPACE_FAISS_THREADS", "3")
+    index.search(q, 10, fetch=fetch)
+    assert index._split is None  # not for one query: a CLI search would only pay for the copy
+    split = index.search(q, 10, fetch=fetch)
+    assert index._split is not None and len(index._split.parts) == 3
+    assert sum(p.ntotal for _, p in index._split.parts) == len(ids)
+    np.testing.assert_array_equal(split[1], whole[1])
+    np.testing.assert_allclose(split[0], whole[0], rtol=1e-6)
+    # a change drops the split copy; the next search sees the new item
+    new = q[:1]
+    index.apply(np.array([10**6], np.int64), new, np.array([ids[0]], np.int64))
+    assert index._split is None
+    x2 = {**dict(zip(ids.tolist(), x)), 10**6: new[0]}
+    got = index.search(new, 1, fetch=lambda want: np.stack([x2[int(i)] for i in want]))
+    assert got[1][0, 0] == 10**6 and index._split is not None
+
+
+def test_a_large_int8_snapshot_is_mapped_and_copied_before_a_change(tmp_path, monkeypatch):
+    import jointspace.store.faiss_index as fi
+
+    monkeypatch.setattr(fi, "MMAP_MIN_BYTES", 0)
+    ids, x, q = _data(n=500)
+    index = VectorIndex(D, "int8")
+    index.apply(ids, x, np.zeros(0, np.int64))
+    index.save(tmp_path)
+    fetch = _fetcher(ids, x)
+    loaded = VectorIndex.load(tmp_path, D, "int8")
+    assert loaded.mapped is not None
+    np.testing.assert_array_equal(loaded.search(q, 5, fetch=fetch)[1],
+                                  index.search(q, 5, fetch=fetch)[1])
+    loaded.apply(np.zeros(0, np.int64), np.zeros((0, D), np.float32), ids[:1])
+    assert loaded.mapped is None and loaded.ntotal == len(ids) - 1
+    assert VectorIndex.load(tmp_path, D, "int8").ntotal == len(ids)  # the file is untouched

@@ -31,7 +31,7 @@ def test_v1_collection_is_migrated_in_place(tmp_path):
     from jointspace.query import Collection
 
     with Collection(LocalStore.open(tmp_path / "c", readonly=True), HashEmbedder(4)) as col:
-        assert col.info()["format"] == SCHEMA_VERSION == 3
+        assert col.info()["format"] == SCHEMA_VERSION == 4
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -42,3 +42,34 @@ def test_newer_schema_is_refused(tmp_path):
     conn.close()
     with pytest.raises(CorruptCollectionError, match="newer"):
         LocalStore.open(tmp_path / "c")
+
+
+def test_new_collections_use_large_pages_and_old_ones_keep_theirs(tmp_path):
+    from jointspace.store.sqlite import PAGE_SIZE
+
+    LocalStore.create(tmp_path / "new", "hash:4", 4).close()
+    conn = sqlite3.connect(tmp_path / "new" / DB_FILE)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    conn.close()
+    # an existing file keeps its page size (SQLite cannot change it in WAL mode) and still opens
+    (tmp_path / "old").mkdir()
+    conn = sqlite3.connect(tmp_path / "old" / DB_FILE)
+    conn.execute("PRAGMA page_size = 4096")
+    for stmt in MIGRATIONS[1]:
+        conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 1")
+    conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                     [("model", "hash:4"), ("dim", "4"), ("seq", "1"), ("format", "1")])
+    conn.commit()
+    conn.close()
+    store = LocalStore.open(tmp_path / "old")
+    assert store.truth.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    store.close()
+
+
+def test_kind_counts_come_from_an_index_not_a_table_scan(tmp_path):
+    store = LocalStore.create(tmp_path / "c", "hash:4", 4)
+    plan = store.truth.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT kind, count(*) FROM items GROUP BY kind").fetchall()
+    store.close()
+    assert any("COVERING INDEX items_kind" in row[-1] for row in plan), plan

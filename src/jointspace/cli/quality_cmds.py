@@ -21,8 +21,8 @@ def bank(
                               help="Queries, one per line (past queries, typical captions). "
                                    "Default: the collection's own captions and texts."),
     add: bool = typer.Option(False, "--add", help="Append --file to the current bank."),
-    beta: float = typer.Option(None, min=0.1, max=1000.0, help="QB-Norm temperature (default 5)."),
-    csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood size (default 10)."),
+    beta: float = typer.Option(None, min=0.1, max=1000.0, help="QB-Norm temperature (default 10)."),
+    csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood size (default 50)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build the query bank that `search --hubness` uses to demote hubs."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-DEFAULT_MISS = 0.2  # share of true caption-image pairs the cut-off may reject (tuned: world val)
+DEFAULT_MISS = 0.25  # share of true caption-image pairs the cut-off may reject (tuned: world val)
 
 
 @dataclass

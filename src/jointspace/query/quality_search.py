@@ -16,7 +16,7 @@ from jointspace.errors import BadInputError
 from jointspace.query.calibration import Calibration
 from jointspace.query.derived import DerivedState
 from jointspace.query.hubness import METHODS, csls, qbnorm, query_neighbourhood
-from jointspace.query.modality import standardise
+from jointspace.query.modality import balanced_order, standardise
 from jointspace.store.filters import Filter, with_kind
 
 DEFAULT_SHORTLIST = 200  # candidates re-scored per query (per kind when balancing)
@@ -89,7 +89,6 @@ def ranked_candidates(store, derived: DerivedState, query: np.ndarray, modality:
             score = csls(score, r, query_neighbourhood(score, state.csls_k))
     if balance:
         score = standardise(score, query[None, :], kinds, stats)
-    order = np.argsort(-score[0], kind="stable")
     relevance, keep = None, np.ones(len(ids), bool)
     if calibration is not None:
         relevance = calibration.relevance(cos, kinds)
@@ -97,8 +96,13 @@ def ranked_candidates(store, derived: DerivedState, query: np.ndarray, modality:
             keep = calibration.accept(cos, kinds)
     elif isinstance(opts.min_score, (int, float)) and not isinstance(opts.min_score, bool):
         keep = cos >= float(opts.min_score)
+    kept = np.flatnonzero(keep)
+    if balance:  # each kind its fair share of the top (docs/quality/modality.md)
+        order = kept[balanced_order(score[0, kept], kinds[kept], limit=want)]
+    else:
+        order = kept[np.argsort(-score[0, kept], kind="stable")][:want]
     return [(int(ids[j]), float(cos[j]), None if relevance is None else float(relevance[j]))
-            for j in order if keep[j]][:want]
+            for j in order]
 
 
 def _kinds(store, ids: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ memory holds only the codes (4x and 32x smaller than float32).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,6 +24,7 @@ MIN_SHORTLIST = 100
 TRAIN_SAMPLE = 100_000  # vectors the int8 ranges are learnt from
 RETRAIN_BELOW = 50_000  # an int8 quantizer learnt from fewer is relearnt when the index doubles
 _RANGE_MARGIN = 0.1  # widen each learnt range by this fraction: later vectors clip less
+SPLIT_MIN = 1 << 18  # int8 indexes of this many vectors or more are scanned by several threads
 
 Fetch = Callable[[np.ndarray], np.ndarray]  # ids -> their float vectors, in that order
 
@@ -88,9 +91,62 @@ def truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
     return head / np.where(norms > 0, norms, 1)
 
 
+class SplitScan:
+    """An int8 index's codes cut into contiguous parts, each scanned by a thread of its own.
+
+    faiss scans the codes for one query on one thread (its threads split the queries), so a single
+    query at 1M x 512 used one core of two. The parts are copies of the codes (the index keeps its
+    own for updates and snapshots): the memory of the codes twice over, for about half the latency
+    on two cores (benchmarks/scale.py). Built on the first search, dropped on any change.
+    """
+
+    def __init__(self, index, parts: int) -> None:
+        import faiss
+
+        base = faiss.downcast_index(index.index)
+        ids = faiss.vector_to_array(index.id_map)
+        codes = faiss.rev_swig_ptr(base.codes.data(), index.ntotal * base.code_size)
+        codes = codes.reshape(index.ntotal, base.code_size)
+        bounds = np.linspace(0, index.ntotal, parts + 1).astype(np.int64)
+        self.parts = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            part = faiss.IndexScalarQuantizer(base.d, base.sq.qtype, base.metric_type)
+            part.sq = base.sq
+            part.is_trained = True
+            part.add_sa_codes(np.ascontiguousarray(codes[a:b]))
+            self.parts.append((ids[a:b].astype(np.int64), part))
+        self._pool = ThreadPoolExecutor(parts, thread_name_prefix="jointspace-int8")
+
+    def search(self, probe: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``m`` (approximate scores, ids) per query over all the parts."""
+        futures = [self._pool.submit(part.search, probe, min(m, part.ntotal))
+                   for _, part in self.parts]
+        scores, ids = [], []
+        for (part_ids, _), future in zip(self.parts, futures):
+            d, rows = future.result()
+            scores.append(d)
+            ids.append(np.where(rows >= 0, part_ids[np.maximum(rows, 0)], -1))
+        from jointspace.store.faiss_index import _topk
+
+        scores, ids = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
+        return _topk(scores, ids, min(m, scores.shape[1]))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def split_parts(kind: str, ntotal: int) -> int:
+    """How many threads should scan an index of ``ntotal`` codes for one query (1: no split)."""
+    if kind != INT8 or ntotal < SPLIT_MIN:
+        return 1
+    threads = os.environ.get("JOINTSPACE_FAISS_THREADS", "").strip()
+    return max(1, int(threads) if threads.isdigit() else os.cpu_count() or 1)
+
+
 def search(
     kind: str, index, queries: np.ndarray, k: int, fetch: Fetch,
     allowed: np.ndarray | None = None, probe: np.ndarray | None = None,
+    split: SplitScan | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (exact scores, ids): codes pick a shortlist, ``fetch``'s vectors rank it.
 
@@ -111,7 +167,10 @@ def search(
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed,
                                                                                  np.int64)))
         probe = encode(kind, index, probe) if kind == BINARY else probe
-        _, cand = index.search(probe, m, params=params)
+        if split is not None and allowed is None:
+            _, cand = split.search(probe, m)
+        else:
+            _, cand = index.search(probe, m, params=params)
     return rescore(queries, cand, fetch, k)
 
 

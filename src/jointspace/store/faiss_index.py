@@ -4,12 +4,15 @@ The snapshot (``index-<seq>.faiss`` + ``index.json`` naming it, with its seq and
 cache: both are written atomically (temp file, fsync, rename), ``index.json`` last, and anything wrong
 with the snapshot means "rebuild from SQLite".
 
-Opening must not read a large snapshot whole (a cold search of a 1M-item collection would spend
-seconds reading and hashing 2 GB): a flat snapshot of ``MMAP_MIN_BYTES`` or more is memory-mapped
-in place (``IO_FLAG_MMAP_IFC``) after a spot check (its size, and a hash of its first and last MiB
-and 64 blocks spread through it); smaller ones are read and fully hashed. A mapped index is
-read-only: the first change to it re-reads the snapshot into memory. ``jointspace check`` compares
-every indexed vector with SQLite, so damage the spot check misses is still found there.
+A flat index is snapshotted in its own aligned layout (``flat_file``: ids and float32 vectors),
+the other kinds in faiss's format. Opening must not read a large snapshot whole (a cold search of
+a 1M-item collection would spend seconds reading and hashing 2 GB): a flat snapshot of
+``MMAP_MIN_BYTES`` or more is memory-mapped in place after a spot check (its size, and a hash of
+its first and last MiB and 64 blocks spread through it) and searched as numpy views, with no faiss
+index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``);
+smaller ones are read and fully hashed. A mapped index is read-only: the first
+change to it copies it into a faiss index in memory. ``jointspace check`` compares every indexed
+vector with SQLite, so damage the spot check misses is still found there.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.runtime import configure_faiss
-from jointspace.store import codes
+from jointspace.store import codes, flat_file
 from jointspace.store.codes import BINARY, CODE_KINDS, INT8, Fetch
 
 FLAT = "flat"
@@ -66,12 +69,16 @@ class VectorIndex:
         # from a few vectors are relearnt from all of them as the index doubles
         self.stale = False
         self.mapped: Path | None = None  # the snapshot file this index is a read-only map of
+        # a flat index loaded from its snapshot: (ids, vectors) arrays, and no faiss index
+        # (self.index is None) until the first change
+        self.arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._split: codes.SplitScan | None = None  # int8 codes split over threads, for search
         self._id_cache: np.ndarray | None = None  # storage row -> item id
         self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
     @property
     def ntotal(self) -> int:
-        return self.index.ntotal
+        return len(self.arrays[0]) if self.arrays is not None else self.index.ntotal
 
     @property
     def width(self) -> int:
@@ -82,12 +89,19 @@ class VectorIndex:
         """Replay changes: (re)insert ``ids`` with ``vectors``, drop ``deleted``."""
         import faiss
 
-        if self.mapped is not None and (len(ids) or len(deleted)):
-            # a mapped index cannot change (faiss aborts): own a copy in memory first, copied
-            # from the mapping (the file itself may be gone: a writer's newer snapshot replaced it)
+        if self.arrays is not None and (len(ids) or len(deleted)):
+            # snapshot arrays cannot change: own a faiss index in memory first, copied from them
+            # (a mapped file may be gone: a writer's newer snapshot replaced it)
+            stored_ids, stored = self.arrays
+            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.width))
+            self.index.add_with_ids(np.ascontiguousarray(stored, np.float32),
+                                    np.asarray(stored_ids, np.int64))
+            self.arrays, self.mapped = None, None
+        elif self.mapped is not None and (len(ids) or len(deleted)):
+            # a memory-mapped faiss index (int8 codes) cannot change: own a copy in memory first
             self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
             self.mapped = None
-        self._id_cache = self._order_cache = None
+        self._forget_caches()
         drop = np.concatenate([deleted, ids]).astype(np.int64)
         if len(drop) and self.ntotal:
             if self.kind == HNSW:
@@ -101,7 +115,7 @@ class VectorIndex:
 
         int8 first gathers ``codes.TRAIN_SAMPLE`` vectors (or all) to learn its ranges from.
         """
-        self._id_cache = self._order_cache = None
+        self._forget_caches()
         head_ids: list[np.ndarray] = []
         head_vecs: list[np.ndarray] = []
         held = 0
@@ -150,7 +164,8 @@ class VectorIndex:
                                  "rescores with the float vectors: pass fetch")
             probe = codes.truncate(queries, self.prefix) if self.prefix else queries
             if self.kind in CODE_KINDS:
-                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe)
+                return codes.search(self.kind, self.index, queries, k, fetch, allowed, probe,
+                                    self._split_scan() if allowed is None else None)
             m = codes.shortlist(self.kind, k, bool(self.prefix))
             if allowed is not None and len(allowed) <= m:
                 cand = np.broadcast_to(np.asarray(allowed, np.int64), (len(queries), len(allowed)))
@@ -176,14 +191,9 @@ class VectorIndex:
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         # One query against a flat index is a matrix-vector product: bound by memory bandwidth.
-        # BLAS over faiss's own storage (a view, no copy) reaches that bound; IndexFlatIP's
+        # BLAS over the stored vectors (a view, no copy) reaches that bound; IndexFlatIP's
         # single-query scan ran ~3x slower at 1M x 512 (benchmarks/exact_search.py).
-        import faiss
-
-        base = faiss.downcast_index(self.index.index)
-        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.width)
-        vectors = vectors.reshape(self.ntotal, self.width)
-        ids = self._ids()
+        ids, vectors = self._flat_arrays()
         if allowed is not None:
             rows = self._rows_of(np.asarray(allowed, np.int64))
             k = min(k, len(rows))  # an index missing items (being checked) holds fewer
@@ -199,10 +209,38 @@ class VectorIndex:
             best_s, best_i = _topk_merge(best_s, best_i, block_s, block_i, k)
         return best_s, best_i
 
+    def _forget_caches(self) -> None:
+        self._id_cache = self._order_cache = None
+        if getattr(self, "_split", None) is not None:
+            self._split.close()
+        self._split = None
+
+    def _split_scan(self) -> codes.SplitScan | None:
+        """The split scan, from the second search on: it copies the codes, which one query (a
+        CLI search) would pay for and not get back."""
+        parts = codes.split_parts(self.kind, self.ntotal)
+        self._searches = getattr(self, "_searches", 0) + 1
+        if parts > 1 and self._split is None and self._searches > 1:
+            self._split = codes.SplitScan(self.index, parts)
+        return self._split if parts > 1 else None
+
+    def _flat_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of a flat index: the snapshot's arrays, or views of faiss's storage."""
+        import faiss
+
+        if self.arrays is not None:
+            return self.arrays
+        base = faiss.downcast_index(self.index.index)
+        vectors = faiss.rev_swig_ptr(base.get_xb(), self.ntotal * self.width)
+        return self._ids(), vectors.reshape(self.ntotal, self.width)
+
     def contents(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, what is stored for each): float vectors, or the codes of the code kinds."""
         import faiss
 
+        if self.kind == FLAT:
+            ids, vectors = self._flat_arrays()
+            return np.array(ids, np.int64), np.array(vectors, np.float32)
         ids = _id_map(self.index).astype(np.int64)
         if self.kind in CODE_KINDS:
             return ids, codes.stored_codes(self.kind, self.index)
@@ -221,6 +259,8 @@ class VectorIndex:
         return np.asarray(vectors, np.float32)
 
     def _ids(self) -> np.ndarray:
+        if self.arrays is not None:
+            return self.arrays[0]
         if self._id_cache is None:
             self._id_cache = _id_map(self.index)
         return self._id_cache
@@ -240,11 +280,19 @@ class VectorIndex:
         import faiss
 
         name = f"index-{self.seq:012d}.faiss"
-        write = faiss.write_index_binary if self.kind == BINARY else faiss.write_index
+        if self.kind == FLAT:
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as f:
+                    flat_file.write(f, *self._flat_arrays())
+        else:
+            def write(tmp: str) -> None:
+                (faiss.write_index_binary if self.kind == BINARY else faiss.write_index)(
+                    self.index, tmp)
         # straight to the file, then hashed from it: no in-memory copy of a multi-GB index
-        digest = _atomic_write(directory / name, lambda tmp: write(self.index, tmp))
+        digest = _atomic_write(directory / name, write)
         path = directory / name
         meta = {"file": name, "sha256": digest, "seq": self.seq,
+                "format": flat_file.FORMAT if self.kind == FLAT else "faiss",
                 "dim": self.dim, "kind": self.kind, "ntotal": self.ntotal,
                 "trained": self.trained, "prefix": self.prefix,
                 "size": path.stat().st_size, "spot_sha256": _spot_file_hash(path)}
@@ -262,15 +310,24 @@ class VectorIndex:
         import faiss
 
         configure_faiss()
-        mapped = None
+        mapped, arrays, index = None, None, None
         try:
             meta = json.loads((directory / INDEX_META).read_text())
             path = directory / Path(meta["file"]).name
             size = path.stat().st_size
-            if kind == FLAT and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+            if kind == FLAT and meta.get("format") == flat_file.FORMAT:
+                big = size >= MMAP_MIN_BYTES
+                if big and (size != meta.get("size")
+                            or _spot_file_hash(path) != meta.get("spot_sha256")):
+                    return None
+                if not big and _file_hash(path) != meta["sha256"]:
+                    return None
+                arrays = flat_file.read(path, mapped=big)
+                mapped = path if big else None
+            elif kind == INT8 and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
                 if size != meta.get("size") or _spot_file_hash(path) != meta["spot_sha256"]:
                     return None
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # codes, mapped
                 mapped = path
             else:
                 raw = path.read_bytes()
@@ -283,15 +340,17 @@ class VectorIndex:
             return None
         width = prefix or dim
         width = 8 * ((width + 7) // 8) if kind == BINARY else width
-        if meta.get("dim") != dim or meta.get("kind") != kind or index.d != width:
+        stored_d = arrays[1].shape[1] if arrays is not None else index.d
+        ntotal = len(arrays[0]) if arrays is not None else index.ntotal
+        if meta.get("dim") != dim or meta.get("kind") != kind or stored_d != width:
             return None
-        if index.ntotal != meta.get("ntotal") or meta.get("prefix") != prefix:
+        if ntotal != meta.get("ntotal") or meta.get("prefix") != prefix:
             return None
         out = cls.__new__(cls)
         out.dim, out.kind, out.hnsw_m, out.index, out.prefix = dim, kind, 32, index, prefix
-        out.seq, out.stale, out.mapped = int(meta["seq"]), False, mapped
+        out.seq, out.stale, out.mapped, out.arrays = int(meta["seq"]), False, mapped, arrays
         out.trained = int(meta.get("trained", 0))
-        out._id_cache = out._order_cache = None
+        out._id_cache = out._order_cache = out._split = None
         return out
 
 
@@ -302,6 +361,14 @@ def _spot_offsets(size: int) -> list[tuple[int, int]]:
     step = (size - 2 * _SPOT_EDGE) // (_SPOT_BLOCKS + 1)
     middle = [(_SPOT_EDGE + (i + 1) * step, _SPOT_BLOCK) for i in range(_SPOT_BLOCKS)]
     return [(0, _SPOT_EDGE), *middle, (size - _SPOT_EDGE, _SPOT_EDGE)]
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _spot_file_hash(path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # MIGRATIONS[n] upgrades a database at version n-1 to version n.
 MIGRATIONS: dict[int, list[str]] = {
@@ -53,6 +53,9 @@ MIGRATIONS: dict[int, list[str]] = {
             data BLOB NOT NULL,
             updated_at REAL NOT NULL
         )"""],
+    # Items per kind (info, and every search's "is this collection mixed?") from an index, not
+    # a scan of the table, whose rows carry the vectors: ~2.4 GB read at 1M x 512.
+    4: ["CREATE INDEX items_kind ON items(kind)"],
 }
 
 

@@ -40,6 +40,7 @@ from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
+PAGE_SIZE = 16384
 
 
 class SqliteTruth:
@@ -53,6 +54,9 @@ class SqliteTruth:
             self.conn = _connect(path, readonly)
             self.conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
+                # A new file only (ignored once it has pages): a 2 KB vector row leaves half of
+                # a 4 KB page empty; 16 KB pages hold 6-7 such rows (benchmarks/scale.py: disk).
+                self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                 _patiently(self.conn, "PRAGMA journal_mode = WAL")
                 # FULL: a commit the caller saw is on disk, even across power loss.
                 self.conn.execute("PRAGMA synchronous = FULL")

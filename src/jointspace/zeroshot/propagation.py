@@ -36,8 +36,8 @@ class PropagationSettings:
     """ZLaP's knobs; defaults grid-searched on a validation world (generated seed 1), see
     docs/quality/transductive.md. The paper's defaults are k=5, gamma=5, alpha=0.3."""
 
-    k: int = 10  # image->image neighbours per image (and image->text, capped at n_classes)
-    gamma: float = 3.0  # power on image->text similarities
+    k: int = 20  # image->image neighbours per image (and image->text, capped at n_classes)
+    gamma: float = 2.0  # power on image->text similarities
     alpha: float = 0.3  # propagation strength in (0, 1): 0 keeps only the text links
     tol: float = 1e-6  # conjugate-gradient relative residual
     max_iter: int = 50  # conjugate-gradient iterations (ZLaP uses 50)
