@@ -132,7 +132,8 @@ def _quantize(entry: CacheEntry, manifest: dict, spec: TowerSpec, path: Path, sa
         tower["parity"][ONNX_INT8] = dynamic
     tower["int8"] = {"scheme": max(tried, key=tried.get), "parity": tried}
     say(f"the {spec.name} tower under dynamic int8 reaches cosine {dynamic:.5f} with fp32 (the "
-        f"bar is {PARITY[ONNX_INT8]}); using {tower['int8']['scheme']} int8 "
+        f"bar is {PARITY[ONNX_INT8]}); using "
+        f"{ {'weights': 'weight-only', 'dynamic': 'dynamic'}[tower['int8']['scheme']]} int8 "
         f"({max(tried.values()):.5f}), which is not faster than onnx")
 
 
