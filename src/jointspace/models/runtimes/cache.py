@@ -18,7 +18,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2  # bump when exported graphs or the manifest change meaning
+FORMAT = 3  # bump when exported graphs or the manifest change meaning (3: int8 schemes)
 CACHE_ENV = "JOINTSPACE_RUNTIME_CACHE"
 MANIFEST = "manifest.json"
 
