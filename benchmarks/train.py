@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: int,
-            augment: str = "none", precision: str = "fp32"):
+            augment: str = "none", precision: str = "fp32", compile: bool = False):
     from jointspace.train import TrainConfig
 
     return TrainConfig(
@@ -36,7 +36,7 @@ def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: i
         seed=seed, log_every=10**9, checkpoint_every=10**9, resume=False, cache_dir=str(cache),
         max_images=int(os.environ.get("BENCH_IMAGES", "0")) or None, val_fraction=0.0,
         progress=False, threads=int(os.environ["BENCH_THREADS"]),
-        precision=precision, recipe_overrides={"cnn_activation": "relu"})
+        precision=precision, compile=compile, recipe_overrides={"cnn_activation": "relu"})
 
 
 def _setup(world: Path, cache: Path, seed: int):
@@ -76,10 +76,12 @@ def plain_rate(world: Path, cache: Path, steps: int, batch: int, seed: int) -> f
 
 
 def jointspace_run(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: int,
-                   augment: str, precision: str = "fp32"):
+                   augment: str, side: str = "fp32"):
+    """``side``: fp32, bf16, or bf16+compile (its one-off compile is timed apart, not a step)."""
     from jointspace.train import train
 
-    return train(_config(world, cache, out, steps, batch, seed, augment, precision))
+    return train(_config(world, cache, out, steps, batch, seed, augment, side.split("+")[0],
+                         compile=side.endswith("+compile")))
 
 
 def tower_flops(world: Path, cache: Path, batch: int) -> float:
@@ -115,6 +117,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--augment", default="none", choices=["none", "shift"])
     ap.add_argument("--bf16", action="store_true", help="also time jointspace with bf16 autocast")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time bf16 autocast with the image tower torch.compiled")
     ap.add_argument("--world", type=Path, help="an existing world (default: draw 6000 images)")
     ap.add_argument("--images", type=int, default=0, help="train on the first N images only")
     ap.add_argument("--cache", type=Path, help="image/text cache dir to reuse (default: a temp dir)")
@@ -126,7 +130,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     os.environ["BENCH_IMAGES"] = str(args.images)
-    sides = ["plain", "fp32"] + (["bf16"] if args.bf16 else [])
+    sides = ["plain", "fp32"] + (["bf16"] if args.bf16 else []) + (
+        ["bf16+compile"] if args.compile else [])
     rates: dict[str, list[float]] = {s: [] for s in sides}
     losses: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,14 +162,14 @@ def main() -> None:
     for side in sides[1:]:
         med = statistics.median(rates[side])
         pairs = [b / a for a, b in zip(rates["plain"], rates[side], strict=True)]
-        print(f"jointspace {side:<9}: {med:8.1f} samples/s  ratio of medians {med / plain:.2f}x, "
+        print(f"jointspace {side:<12}: {med:8.1f} samples/s  ratio of medians {med / plain:.2f}x, "
               f"median pair {statistics.median(pairs):.2f}x [{min(pairs):.2f}, {max(pairs):.2f}]"
               f"  (target >= 1.5)")
     print(f"image tower: {flops / 1e6:.1f} MFLOP per sample (forward + backward); measured "
           f"matmul peak {peak32 / 1e9:.0f} GFLOP/s fp32, {peak16 / 1e9:.0f} GFLOP/s bf16")
     for side in sides:
         med = statistics.median(rates[side])
-        print(f"  {side:<6}: {med * flops / 1e9:6.1f} GFLOP/s = {med * flops / peak32:.0%} of "
+        print(f"  {side:<12}: {med * flops / 1e9:6.1f} GFLOP/s = {med * flops / peak32:.0%} of "
               f"the fp32 peak")
     if "bf16" in losses:
         a, b = np.array(losses["fp32"]), np.array(losses["bf16"])

@@ -30,8 +30,9 @@ def tiny_ckpt(tmp_path_factory):
 
 
 def _config(workdir, ckpt, **kw):
+    # compile off: it costs seconds per run here and is tested in tests/train
     train = {"init": f"hf:{ckpt}", "steps": 3, "batch_size": 16, "max_images": 64,
-             "val_images": 16, "threads": 1}
+             "val_images": 16, "threads": 1, "compile": False}
     return DemoConfig(workdir=str(workdir), n=400, seed=3, train=train, progress=False, **kw)
 
 
@@ -103,3 +104,13 @@ def test_a_world_grouping_becomes_a_groups_file_for_training(tmp_path):
     assert len(set(groups.tolist())) > 1
     plain = demo_train_config(world, tmp_path / "train", DemoConfig(train={"hard_groups": None}))
     assert plain.hard_groups is None
+
+
+def test_the_recipe_uses_bf16_only_where_the_cpu_has_it(tmp_path):
+    from jointspace.demo.pipeline import demo_train_config
+    from jointspace.models.runtimes import cpu_has_bf16
+
+    tc = demo_train_config(tmp_path, tmp_path / "train", DemoConfig())
+    assert tc.precision == ("bf16" if cpu_has_bf16() else "fp32") and tc.compile
+    fp32 = demo_train_config(tmp_path, tmp_path / "train", DemoConfig(train={"precision": "fp32"}))
+    assert fp32.precision == "fp32"

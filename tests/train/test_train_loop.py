@@ -179,3 +179,31 @@ def _kept(groups, fraction, max_val):
 
     n_val = min(max_val, max(1, round(fraction * len(groups))))
     return groups[~held_out_mask(len(groups), n_val, 0)]
+
+
+@pytest.mark.slow
+def test_compiled_image_tower_trains_like_the_eager_one(small_world, tiny_checkpoint, tmp_path):
+    eager = train(_config(small_world, tiny_checkpoint, tmp_path / "eager", steps=4, val=None))
+    compiled = train(_config(small_world, tiny_checkpoint, tmp_path / "compiled", steps=4,
+                             val=None, compile=True))
+    # the same maths: inductor may reorder float sums, nothing more
+    np.testing.assert_allclose(compiled.losses, eager.losses, rtol=1e-3, atol=1e-4)
+    records = [json.loads(line) for line in open(compiled.log)]
+    compiled_at = [r for r in records if r.get("type") == "compile"]
+    assert len(compiled_at) == 1 and compiled_at[0]["seconds"] > 0
+    assert not any(r.get("type") == "compile" for r in map(json.loads, open(eager.log)))
+
+
+def test_a_failing_compile_falls_back_to_eager_training(small_world, tiny_checkpoint, tmp_path,
+                                                        monkeypatch):
+    def broken_compile(fn):
+        def run(*args):
+            raise RuntimeError("no working C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    eager = train(_config(small_world, tiny_checkpoint, tmp_path / "eager", steps=3, val=None))
+    with pytest.warns(RuntimeWarning, match="training the image tower eagerly"):
+        fallback = train(_config(small_world, tiny_checkpoint, tmp_path / "fallback", steps=3,
+                                 val=None, compile=True))
+    np.testing.assert_allclose(fallback.losses, eager.losses, rtol=1e-6)

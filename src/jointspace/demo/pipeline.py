@@ -103,6 +103,10 @@ def demo_train_config(world: Path, out: Path, config: DemoConfig):
     from jointspace.train import TrainConfig
 
     settings = {**RECIPE, **config.train}
+    if settings.get("precision") == "auto":  # bf16 only where the CPU computes it natively
+        from jointspace.models.runtimes import cpu_has_bf16
+
+        settings["precision"] = "bf16" if cpu_has_bf16() else "fp32"
     if settings.get("hard_groups") in GROUPINGS:  # a world grouping: written from its labels
         settings["hard_groups"] = str(world_groups(world, settings["hard_groups"],
                                                    settings.get("max_images")))

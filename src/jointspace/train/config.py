@@ -74,7 +74,10 @@ class TrainConfig:
     augment: str = option("shift", "'shift' (random translation by up to 1/16 of the side) "
                           "or 'none'.")
     precision: str = option("fp32", "Image tower compute: 'fp32', or 'bf16' autocast (needs "
-                            "native bf16; slower than fp32 without AMX, see benchmarks).")
+                            "native bf16; ~1.3x the fp32 step on a quiet avx512_bf16 CPU, see "
+                            "benchmarks/train.py).")
+    compile: bool = option(False, "torch.compile the image tower (inductor): ~12 s once, then "
+                           "~1.15x a bf16 step on 2 cores (benchmarks/train.py).")
     matryoshka: list[int] = option(factory=list, help_text="Also train these leading dimensions "
                                    "(e.g. 64,128): nested losses, so truncated vectors work.",
                                    metavar="D1,D2,...")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -121,7 +121,7 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     losses: list[float] = []
     val: dict[str, float] = {}
     t0 = time.perf_counter()
-    aside = 0.0  # seconds spent validating and checkpointing inside the loop (not optimising)
+    aside = 0.0  # seconds validating, checkpointing or compiling in the loop (not optimising)
     step = start
     stopped = False
 
@@ -131,7 +131,11 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
 
     with progress_bar(config.progress and d.main, total, start) as update:
         while step < total and not stopped:
+            t_step = time.perf_counter()
             losses.append(step_fn(step))
+            if config.compile and step == start:  # the first call compiled the image tower
+                aside += time.perf_counter() - t_step
+                log.write("compile", step=step, seconds=round(time.perf_counter() - t_step, 2))
             step += 1
             if config.stream:  # epochs of the stream that ended in this step
                 for record in step_fn.batches.finished:
@@ -178,13 +182,35 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     return TrainResult(
         out=str(out), model_dir=str(model_dir), steps=step, epochs=round(step * batch / n, 3),
         train_seconds=round(train_seconds, 2), setup_seconds=round(setup_seconds, 2),
-        # optimisation throughput: validation and checkpoint time are not training samples
+        # optimisation throughput: validation, checkpoint and compile time are not samples
         samples_per_s=round(done * batch / max(train_seconds - aside, 1e-9), 1),
         final_loss=round(float(np.mean(losses[-config.log_every:])), 5) if losses else None,
         val=val, log=str(out / "log.jsonl"),
         plot=str(plot) if plot else None,
         resumed_from=start, best=best.summary(), stopped_early=stopped,
         report=str(report) if report else None, losses=losses)
+
+
+class _Compiled:
+    """``torch.compile(fn)``, or ``fn`` itself for good if compiling fails (inductor needs a
+    working C++ compiler; a machine without one trains eagerly, with a warning)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn, self.compiled, self.tried = fn, torch.compile(fn), False
+
+    def __call__(self, *args: Any) -> Any:
+        if self.tried:
+            return self.compiled(*args)
+        self.tried = True
+        try:
+            return self.compiled(*args)
+        except Exception as exc:  # noqa: BLE001 - any compile failure: train eagerly instead
+            import warnings
+
+            warnings.warn(f"jointspace: torch.compile failed ({type(exc).__name__}: {exc}); "
+                          "training the image tower eagerly", RuntimeWarning, stacklevel=2)
+            self.compiled = self.fn
+            return self.fn(*args)
 
 
 class _StepFn:
@@ -203,6 +229,9 @@ class _StepFn:
             self.images = torch.from_numpy(s.data.images).permute(0, 2, 3, 1).contiguous()
             self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
         self.members = group_members(s.groups) if s.groups is not None else None
+        # compiled once, here: validation and saving keep using the eager tower
+        self.image_features = (_Compiled(s.t.image_features) if config.compile
+                               else s.t.image_features)
         self.params = s.t.parameters()
         self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
 
@@ -226,7 +255,7 @@ class _StepFn:
             pixels = shift_nhwc(pixels, offsets[local])
         pixels = normalise(pixels.permute(0, 3, 1, 2), s.t.processor)  # (b, 3, h, w) chan-last
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            img = s.t.image_features(pixels)
+            img = self.image_features(pixels)
         img = F.normalize(img.float(), dim=-1)  # (b, dim)
         txt = F.normalize(text(), dim=-1)  # (b, dim)
         img_all, txt_all = D.gather_with_grad(img, d), D.gather_with_grad(txt, d)  # (B, dim)
