@@ -73,3 +73,21 @@ def test_kind_counts_come_from_an_index_not_a_table_scan(tmp_path):
         "EXPLAIN QUERY PLAN SELECT kind, count(*) FROM items GROUP BY kind").fetchall()
     store.close()
     assert any("COVERING INDEX items_kind" in row[-1] for row in plan), plan
+
+
+def test_a_new_database_appears_complete_and_a_dead_builders_leftovers_go(tmp_path):
+    from jointspace.store.sqlite import create_database
+
+    db = tmp_path / DB_FILE
+    dead = tmp_path / f".{DB_FILE}.99999999.tmp"  # no such process
+    dead.write_bytes(b"half a database")
+    create_database(db)
+    conn = sqlite3.connect(db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"items", "meta", "state"} <= tables
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert not dead.exists() and [p.name for p in tmp_path.iterdir()] == [DB_FILE]
+    before = db.stat().st_mtime_ns
+    create_database(db)  # there already: left alone
+    assert db.stat().st_mtime_ns == before

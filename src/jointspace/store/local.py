@@ -40,7 +40,7 @@ from jointspace.store.base import (
 )
 from jointspace.store.faiss_index import FLAT, INDEX_KINDS, VectorIndex
 from jointspace.store.filters import Filter
-from jointspace.store.sqlite import SqliteTruth
+from jointspace.store.sqlite import SqliteTruth, create_database
 
 DB_FILE = "collection.sqlite"
 LOCK_FILE = "write.lock"
@@ -94,6 +94,7 @@ class LocalStore:
                 f"cannot create a collection at {directory}: {exc.strerror or exc}",
                 hint="choose a --collection directory you can write to (not an existing file)",
             ) from exc
+        create_database(directory / DB_FILE)  # complete or absent, even if killed meanwhile
         truth = SqliteTruth(directory / DB_FILE)
         meta = truth.get_meta()
         if "model" not in meta:

@@ -300,6 +300,49 @@ class SqliteTruth:
             self.conn.close()
 
 
+def create_database(path: Path) -> None:
+    """Make an empty, migrated collection database at ``path`` unless one is there.
+
+    Built under a temporary name, then linked into place: a process killed while creating leaves
+    no database, or a complete one, never a file without tables (a killed build leaves only its
+    temporary file, which the next create removes once that process is gone).
+    """
+    if path.exists():
+        return
+    for stale in path.parent.glob(f".{path.name}.*.tmp*"):
+        pid = stale.name.split(".")[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        SqliteTruth(tmp).close()  # closing the last connection checkpoints the WAL into it
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: theirs stands
+        except OSError:  # a filesystem without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _patiently(conn: sqlite3.Connection, sql: str, timeout: float = 30.0) -> None:
     """Run ``sql``, retrying SQLITE_BUSY for up to ``timeout`` seconds.
 
