@@ -73,6 +73,7 @@ class VectorIndex:
         # (self.index is None) until the first change
         self.arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._split: codes.SplitScan | None = None  # int8 codes split over threads, for search
+        self._searches = 0  # searches so far (the split scan starts with the second)
         self._id_cache: np.ndarray | None = None  # storage row -> item id
         self._order_cache: np.ndarray | None = None  # argsort of the ids, for filters
 
@@ -211,7 +212,7 @@ class VectorIndex:
 
     def _forget_caches(self) -> None:
         self._id_cache = self._order_cache = None
-        if getattr(self, "_split", None) is not None:
+        if self._split is not None:
             self._split.close()
         self._split = None
 
@@ -219,7 +220,7 @@ class VectorIndex:
         """The split scan, from the second search on: it copies the codes, which one query (a
         CLI search) would pay for and not get back."""
         parts = codes.split_parts(self.kind, self.ntotal)
-        self._searches = getattr(self, "_searches", 0) + 1
+        self._searches += 1
         if parts > 1 and self._split is None and self._searches > 1:
             self._split = codes.SplitScan(self.index, parts)
         return self._split if parts > 1 else None
@@ -317,15 +318,14 @@ class VectorIndex:
             size = path.stat().st_size
             if kind == FLAT and meta.get("format") == flat_file.FORMAT:
                 big = size >= MMAP_MIN_BYTES
-                if big and (size != meta.get("size")
-                            or _spot_file_hash(path) != meta.get("spot_sha256")):
+                if big and not _spot_matches(path, size, meta):
                     return None
                 if not big and _file_hash(path) != meta["sha256"]:
                     return None
                 arrays = flat_file.read(path, mapped=big)
                 mapped = path if big else None
             elif kind == INT8 and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
-                if size != meta.get("size") or _spot_file_hash(path) != meta["spot_sha256"]:
+                if not _spot_matches(path, size, meta):
                     return None
                 index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # codes, mapped
                 mapped = path
@@ -351,6 +351,7 @@ class VectorIndex:
         out.seq, out.stale, out.mapped, out.arrays = int(meta["seq"]), False, mapped, arrays
         out.trained = int(meta.get("trained", 0))
         out._id_cache = out._order_cache = out._split = None
+        out._searches = 0
         return out
 
 
@@ -361,6 +362,11 @@ def _spot_offsets(size: int) -> list[tuple[int, int]]:
     step = (size - 2 * _SPOT_EDGE) // (_SPOT_BLOCKS + 1)
     middle = [(_SPOT_EDGE + (i + 1) * step, _SPOT_BLOCK) for i in range(_SPOT_BLOCKS)]
     return [(0, _SPOT_EDGE), *middle, (size - _SPOT_EDGE, _SPOT_EDGE)]
+
+
+def _spot_matches(path: Path, size: int, meta: dict) -> bool:
+    """The snapshot's size and spot hash are the ones its metadata recorded."""
+    return size == meta.get("size") and _spot_file_hash(path) == meta.get("spot_sha256")
 
 
 def _file_hash(path: Path) -> str:
@@ -424,10 +430,8 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
                 raise OSError(f"writing {tmp} failed: {exc}") from exc
         else:
             tmp.write_bytes(data)
-        digest = hashlib.sha256()
+        digest = _file_hash(tmp)
         with open(tmp, "rb+") as f:
-            while chunk := f.read(1 << 24):
-                digest.update(chunk)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -439,4 +443,4 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return digest.hexdigest()
+    return digest
