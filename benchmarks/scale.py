@@ -150,13 +150,10 @@ def _cold_cli(directory: Path) -> float:
 
 def _serve(directory: Path) -> tuple[float, float]:
     """(p50 ms, recall@10) of the probe queries sent one at a time to ``jointspace serve``."""
-    import socket
-
     import httpx
+    from serve_load import free_port  # benchmarks/serve_load.py
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = str(Path(sys.executable).parent / "jointspace")
     server = subprocess.Popen([exe, "serve", str(directory), "--port", str(port),
                                "--log-level", "warning"], stdout=subprocess.DEVNULL)
