@@ -69,7 +69,7 @@ class OnnxRunner:
         import onnxruntime as ort
 
         path = Path(path)
-        optimized = path.with_name(path.stem + ".opt.onnx")
+        optimized = optimized_graph(path)
         opts = _session_options(threads)
         if optimized.is_file():
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -93,6 +93,11 @@ class OnnxRunner:
         feed = {name: np.ascontiguousarray(_as_numpy(inputs[name]), dtype=dtype)
                 for name, dtype in self.inputs.items()}
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
+
+
+def optimized_graph(path: Path) -> Path:
+    """Where the optimised graph of the export at ``path`` is cached."""
+    return path.with_name(path.stem + ".opt.onnx")
 
 
 def _session_options(threads: int | None) -> Any:

@@ -33,9 +33,10 @@ from jointspace.models.runtimes.export import (
     quantize_int8,
     quantize_int8_weights,
 )
-from jointspace.models.runtimes.runners import OnnxRunner, TorchRunner
+from jointspace.models.runtimes.runners import OnnxRunner, TorchRunner, optimized_graph
 
 Say = Callable[[str], None]
+_INT8_SCHEMES = {"dynamic": "dynamic", "weights": "weight-only"}  # manifest name -> in words
 
 
 def say_stderr(message: str) -> None:
@@ -121,19 +122,18 @@ def _quantize(entry: CacheEntry, manifest: dict, spec: TowerSpec, path: Path, sa
     tower["int8"] = {"scheme": "dynamic", "parity": {"dynamic": dynamic}}
     if dynamic >= PARITY[ONNX_INT8]:
         return
-    path.with_name(path.stem + ".opt.onnx").unlink(missing_ok=True)  # the dynamic graph's
+    optimized_graph(path).unlink(missing_ok=True)  # the dynamic graph's
     quantize_int8_weights(source, path)
     tower["parity"].pop(ONNX_INT8)
     weights = _parity(entry, manifest, spec, ONNX_INT8, refs)
     tried = {"dynamic": dynamic, "weights": weights}
     if weights < dynamic:  # keep the closer of the two
-        path.with_name(path.stem + ".opt.onnx").unlink(missing_ok=True)
+        optimized_graph(path).unlink(missing_ok=True)
         quantize_int8(source, path)
         tower["parity"][ONNX_INT8] = dynamic
     tower["int8"] = {"scheme": max(tried, key=tried.get), "parity": tried}
     say(f"the {spec.name} tower under dynamic int8 reaches cosine {dynamic:.5f} with fp32 (the "
-        f"bar is {PARITY[ONNX_INT8]}); using "
-        f"{ {'weights': 'weight-only', 'dynamic': 'dynamic'}[tower['int8']['scheme']]} int8 "
+        f"bar is {PARITY[ONNX_INT8]}); using {_INT8_SCHEMES[tower['int8']['scheme']]} int8 "
         f"({max(tried.values()):.5f}), which is not faster than onnx")
 
 
