@@ -14,6 +14,7 @@ trained without nested losses, so the table shows what they buy. Target: P@10 at
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +63,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     dims = [int(d) for d in args.dims.split(",")]
+    if not (Path(args.world) / "test" / "pairs.jsonl").is_file():
+        raise SystemExit(f"error: {args.world} is not a world (no test/pairs.jsonl); draw one "
+                         "with `jointspace world generate` or `jointspace demo`")
     print(f"{'model':<11} {'dims':>5} {'P@10 seen':>10} {'held-out':>9} {'all':>7} "
           f"{'paraphrase':>11} {'all / full':>11}")
     for name, model in (("matryoshka", args.model), ("plain", args.plain)):
@@ -76,4 +80,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from jointspace.errors import JointspaceError
+
+    try:
+        main()
+    except JointspaceError as exc:  # a wrong --world or --model: say so, no traceback
+        raise SystemExit(f"error: {exc}") from None
