@@ -81,7 +81,7 @@ def load_pair_data(spec: str, processor: Any, *, split: str | None = None,
         images = np.stack([_to_uint8(processor, listing.loader(k)) for k in listing.keys[:n]])
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp.npy")
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks may write at once
             np.save(tmp, images)
             os.replace(tmp, cached)
     start = np.concatenate([[0], np.cumsum([len(c) for c in caps])]).astype(np.int64)

@@ -54,7 +54,7 @@ def frozen_text_vectors(
     assert out is not None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks sharing a cache write at once
         np.save(tmp, out)
         os.replace(tmp, path)
     return torch.from_numpy(out)
