@@ -104,6 +104,14 @@ def test_a_world_grouping_becomes_a_groups_file_for_training(tmp_path):
     assert len(set(groups.tolist())) > 1
     plain = demo_train_config(world, tmp_path / "train", DemoConfig(train={"hard_groups": None}))
     assert plain.hard_groups is None
+    same = demo_train_config(world, tmp_path / "train", DemoConfig(train={"positive_groups":
+                                                                          "objects"}))
+    ids, rows = np.load(same.positive_groups), read_rows(world, "train")
+    keys = [sorted((o["colour"], o["shape"], o["texture"]) for o in r["objects"]) + [
+        r.get("scene_text")] for r in rows]
+    n = len(rows)
+    assert len(ids) == n and len(set(ids.tolist())) < n  # some images share their objects
+    assert all((ids[i] == ids[j]) == (keys[i] == keys[j]) for i in range(n) for j in range(n))
 
 
 def test_the_recipe_uses_bf16_only_where_the_cpu_has_it(tmp_path):

@@ -174,6 +174,33 @@ def test_hard_groups_change_the_batches_and_are_checked(small_world, tiny_checkp
         train(_config(small_world, tiny_checkpoint, tmp_path / "e", hard_groups=str(path)))
 
 
+def test_positive_groups_add_positives_and_are_checked(small_world, tiny_checkpoint, tmp_path,
+                                                       monkeypatch):
+    n = len((small_world / "train" / "pairs.jsonl").read_text().splitlines())
+    ids = np.arange(n) % 3  # three big groups: a batch of 16 holds many same-id pairs
+    path = tmp_path / "same.npy"
+    np.save(path, ids)
+    batches, masks = [], []
+    real_batch, real_loss = loop_module.batch_images, loop_module.contrastive_loss
+    monkeypatch.setattr(loop_module, "batch_images",
+                        lambda *a, **k: batches.append(real_batch(*a, **k)) or batches[-1])
+    monkeypatch.setattr(loop_module, "contrastive_loss",
+                        lambda *a: masks.append(a[-1]) or real_loss(*a))
+    plain = train(_config(small_world, tiny_checkpoint, tmp_path / "a", val=None, steps=4))
+    grouped = train(_config(small_world, tiny_checkpoint, tmp_path / "b", val=None, steps=4,
+                            positive_groups=str(path)))
+    assert grouped.losses != plain.losses and len(masks) == 8
+    kept = _kept(ids, 0.05, 1000)  # --val-fraction held some images out: ids follow the kept ones
+    assert [b.tolist() for b in batches[:4]] == [b.tolist() for b in batches[4:]]
+    for idx, caption_mask, mask in zip(batches[4:], masks[:4], masks[4:], strict=True):
+        same_id = torch.from_numpy(kept[idx][:, None] == kept[idx][None, :])
+        assert (same_id & ~caption_mask).any()  # pairs the captions alone did not mark
+        assert torch.equal(mask, caption_mask | same_id)
+    np.save(path, ids[:-1])
+    with pytest.raises(BadInputError, match="positive-groups"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "c", positive_groups=str(path)))
+
+
 def _kept(groups, fraction, max_val):
     from jointspace.train.data import held_out_mask
 

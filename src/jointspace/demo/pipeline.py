@@ -107,9 +107,9 @@ def demo_train_config(world: Path, out: Path, config: DemoConfig):
         from jointspace.models.runtimes import cpu_has_bf16
 
         settings["precision"] = "bf16" if cpu_has_bf16() else "fp32"
-    if settings.get("hard_groups") in GROUPINGS:  # a world grouping: written from its labels
-        settings["hard_groups"] = str(world_groups(world, settings["hard_groups"],
-                                                   settings.get("max_images")))
+    for key in ("hard_groups", "positive_groups"):
+        if settings.get(key) in GROUPINGS:  # a world grouping: written from its labels
+            settings[key] = str(world_groups(world, settings[key], settings.get("max_images")))
     return TrainConfig(data=str(world / "train" / "pairs.jsonl"), out=str(out),
                        val=str(world / "val" / "pairs.jsonl"), seed=config.seed,
                        progress=config.progress, **settings)

@@ -71,6 +71,10 @@ class TrainConfig:
                                      "fills --hard-fraction of itself from one group.")
     hard_fraction: float = option(0.5, "Share of each batch drawn from one group (with "
                                   "--hard-groups).", at_least=0.0, at_most=1.0)
+    positive_groups: str | None = option(None, "Extra positives: a .npy or .json file with one "
+                                         "id (int >= 0) per training image; images in a batch "
+                                         "with the same id count as pairs of each other's "
+                                         "captions (e.g. the same objects, other wording).")
     augment: str = option("shift", "'shift' (random translation by up to 1/16 of the side) "
                           "or 'none'.")
     precision: str = option("fp32", "Image tower compute: 'fp32', or 'bf16' autocast (needs "

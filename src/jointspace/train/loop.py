@@ -57,6 +57,7 @@ class _Setup:
     val_ids: np.ndarray | None
     unique: list[str]
     groups: np.ndarray | None = None  # hard-negative group id per training image
+    same: np.ndarray | None = None  # --positive-groups id per training image
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -243,6 +244,9 @@ class _StepFn:
         caps = batch_captions(step, idx, s.data.start, config.seed)
         pixels = self.images[idx[local]]  # (b, h, w, 3) uint8
         positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
+        if s.same is not None:  # the same objects under other captions: pairs too
+            same = same_caption_mask(s.same[idx])
+            positives = same if positives is None else positives | same
         return self.optimise(step, pixels, lambda: _text(s, caps[local]), positives)
 
     def optimise(self, step: int, pixels: torch.Tensor, text: Callable[[], torch.Tensor],
@@ -299,12 +303,14 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
                               max_images=config.max_images, cache_dir=cache)
     val = (load_pair_data(config.val, t.processor, split=config.val_split,
                           max_images=config.val_images, cache_dir=cache) if config.val else None)
-    groups = _hard_groups(config, len(data)) if config.hard_groups else None
+    groups, same = (_image_ids(config, flag, path, len(data)) if path else None
+                    for flag, path in (("--hard-groups", config.hard_groups),
+                                       ("--positive-groups", config.positive_groups)))
     if val is None and config.val_fraction > 0 and not config.stream:
         n_val = min(config.val_images, max(1, round(config.val_fraction * len(data))))
         if len(data) - n_val >= config.batch_size:  # else too small to spare any: no validation
-            if groups is not None:
-                groups = groups[~held_out_mask(len(data), n_val, config.seed)]
+            keep = ~held_out_mask(len(data), n_val, config.seed)
+            groups, same = (None if g is None else g[keep] for g in (groups, same))
             data, val = split_validation(data, n_val, config.seed)
     unique, ids = caption_ids(data.captions + (val.captions if val else []))
     text = None
@@ -319,26 +325,27 @@ def _setup(config: TrainConfig, d: D.Dist) -> _Setup:
                                    cache_dir=cache)
     n_train = len(data.captions)
     return _Setup(t, data, val, text, ids[:n_train], ids[n_train:] if val else None, unique,
-                  groups)
+                  groups, same)
 
 
-def _hard_groups(config: TrainConfig, n: int) -> np.ndarray:
-    """The --hard-groups ids, checked: one non-negative int per training image."""
+def _image_ids(config: TrainConfig, flag: str, path_text: str, n: int) -> np.ndarray:
+    """The ids file of ``flag`` (--hard-groups, --positive-groups), checked: one non-negative
+    int per training image."""
     import json
 
-    path = Path(str(config.hard_groups))
-    hint = "write one integer group id per training image, in --data order (.npy or .json)"
+    path = Path(path_text)
+    hint = "write one integer id per training image, in --data order (.npy or .json)"
     if config.stream:
-        raise BadInputError("--hard-groups needs in-memory data, not --stream", hint=hint)
+        raise BadInputError(f"{flag} needs in-memory data, not --stream", hint=hint)
     try:
         raw = np.load(path) if path.suffix == ".npy" else json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise BadInputError(f"cannot read --hard-groups {path}: {exc}", hint=hint) from None
-    groups = np.asarray(raw)
-    if groups.shape != (n,) or groups.dtype.kind not in "iu" or (n and groups.min() < 0):
-        raise BadInputError(f"--hard-groups {path} holds {groups.shape} {groups.dtype} values, "
+        raise BadInputError(f"cannot read {flag} {path}: {exc}", hint=hint) from None
+    ids = np.asarray(raw)
+    if ids.shape != (n,) or ids.dtype.kind not in "iu" or (n and ids.min() < 0):
+        raise BadInputError(f"{flag} {path} holds {ids.shape} {ids.dtype} values, "
                             f"expected {n} non-negative integers", hint=hint)
-    return groups.astype(np.int64)
+    return ids.astype(np.int64)
 
 
 def _text_key(config: TrainConfig, t: Trainable) -> str:
