@@ -130,7 +130,7 @@ def test_a_flat_snapshot_in_faiss_format_still_loads(tmp_path):
     meta = json.loads((tmp_path / fi.INDEX_META).read_text())
     path = tmp_path / meta["file"]
     faiss.write_index(index.index, str(path))
-    meta.update(sha256=fi._file_hash(path), size=path.stat().st_size,
+    meta.update(sha256=fi.file_hash(path), size=path.stat().st_size,
                 spot_sha256=fi._spot_file_hash(path))
     del meta["format"]
     (tmp_path / fi.INDEX_META).write_text(json.dumps(meta))

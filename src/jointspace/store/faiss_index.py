@@ -9,7 +9,8 @@ the other kinds in faiss's format. Opening must not read a large snapshot whole 
 a 1M-item collection would spend seconds reading and hashing 2 GB): a flat snapshot of
 ``MMAP_MIN_BYTES`` or more is memory-mapped in place after a spot check (its size, and a hash of
 its first and last MiB and 64 blocks spread through it) and searched as numpy views, with no faiss
-index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``);
+index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``), and
+so is a large hnsw one's float storage (its graph is read: 1M x 512, 10.6 s -> ~3 s to open);
 smaller ones are read and fully hashed. A mapped index is read-only: the first
 change to it copies it into a faiss index in memory. ``jointspace check`` compares every indexed
 vector with SQLite, so damage the spot check misses is still found there.
@@ -251,6 +252,16 @@ class VectorIndex:
         vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.width))
         return ids, np.asarray(vecs, np.float32)
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray | None:
+        """Copies of the float vectors a flat index of all dimensions holds for ``ids``, in
+        their order; None if one of them is not in it."""
+        if self.kind != FLAT or self.prefix:
+            raise ValueError(f"a {self.kind} index of {self.width} dimensions holds no full vectors")
+        rows = self._rows_of(np.asarray(ids, np.int64))
+        if len(rows) != len(ids):
+            return None
+        return np.array(self._flat_arrays()[1][rows], np.float32)
+
     def encoded(self, vectors: np.ndarray) -> np.ndarray:
         """``vectors`` as :meth:`contents` would hold them."""
         if self.prefix:
@@ -320,14 +331,15 @@ class VectorIndex:
                 big = size >= MMAP_MIN_BYTES
                 if big and not _spot_matches(path, size, meta):
                     return None
-                if not big and _file_hash(path) != meta["sha256"]:
+                if not big and file_hash(path) != meta["sha256"]:
                     return None
                 arrays = flat_file.read(path, mapped=big)
                 mapped = path if big else None
-            elif kind == INT8 and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+            elif kind in (INT8, HNSW) and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
                 if not _spot_matches(path, size, meta):
                     return None
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # codes, mapped
+                # int8 codes / hnsw's float storage mapped; the hnsw graph is still read
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
                 mapped = path
             else:
                 raw = path.read_bytes()
@@ -369,7 +381,7 @@ def _spot_matches(path: Path, size: int, meta: dict) -> bool:
     return size == meta.get("size") and _spot_file_hash(path) == meta.get("spot_sha256")
 
 
-def _file_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
@@ -430,7 +442,7 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
                 raise OSError(f"writing {tmp} failed: {exc}") from exc
         else:
             tmp.write_bytes(data)
-        digest = _file_hash(tmp)
+        digest = file_hash(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
