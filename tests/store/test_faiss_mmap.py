@@ -137,3 +137,16 @@ def test_a_flat_snapshot_in_faiss_format_still_loads(tmp_path):
     old = VectorIndex.load(tmp_path, DIM, fi.FLAT)
     assert old is not None and old.arrays is None and old.ntotal == len(ids)
     np.testing.assert_array_equal(old.search(vecs[:3], 1)[1][:, 0], ids[:3])
+
+
+def test_saving_an_unchanged_mapped_snapshot_writes_nothing(tmp_path, mapped):
+    _saved(tmp_path)
+    path = tmp_path / json.loads((tmp_path / fi.INDEX_META).read_text())["file"]
+    before = path.stat()
+    index = VectorIndex.load(tmp_path, DIM, fi.FLAT)
+    index.save(tmp_path)
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    index.seq += 1  # a batch that changed no vector: a new snapshot name, same vectors
+    index.save(tmp_path)
+    assert not path.exists() and VectorIndex.load(tmp_path, DIM, fi.FLAT).seq == 8

@@ -292,6 +292,10 @@ class VectorIndex:
         import faiss
 
         name = f"index-{self.seq:012d}.faiss"
+        if self.mapped is not None and self.mapped == directory / name:
+            # this index is that file, unchanged: rewriting it would only risk the only copy
+            # of folded vectors (and cost a 2 GB write at 1M items) for the same bytes
+            return
         if self.kind == FLAT:
             def write(tmp: str) -> None:
                 with open(tmp, "wb") as f:
