@@ -29,6 +29,7 @@ import numpy as np
 from jointspace.runtime import configure_faiss
 from jointspace.store import codes, flat_file
 from jointspace.store.codes import BINARY, CODE_KINDS, INT8, Fetch
+from jointspace.store.durable import fsync_dir
 
 FLAT = "flat"
 HNSW = "hnsw"
@@ -454,9 +455,5 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
         if tmp.is_file():  # e.g. disk full: do not leave a partial file taking the space
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
     return digest
