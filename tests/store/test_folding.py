@@ -195,6 +195,9 @@ def test_a_lost_snapshot_is_an_error_and_repair_lets_index_restore_the_items(tmp
 
     report = check_collection(tmp_path / "c")
     assert not report.ok and "snapshot-lost" in {f.code for f in report.findings}
+    out = subprocess.run([JS, "check", str(tmp_path / "c")], capture_output=True, text=True,
+                         timeout=120)  # the human report too
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "snapshot-lost" in out.stdout
     repaired = check_collection(tmp_path / "c", repair=True)
     assert repaired.ok, repaired.findings
     assert any("removed 60 items" in line for line in repaired.repaired)

@@ -185,7 +185,8 @@ def _check_index(store: LocalStore, report: CheckReport) -> None:
         seq, folded = store.truth.seq(c), store.truth.folded_seq(c)
         state = _snapshot_state(directory, snapshot, seq)
         if folded and (state != "ok" or snapshot.seq < folded or not _whole_file_ok(directory)):
-            report.index = {"kind": store.index_kind, "snapshot": "lost", "seq": seq}
+            report.index = {"kind": store.index_kind, "snapshot": "lost",
+                            "snapshot_seq": snapshot.seq if snapshot else None, "seq": seq}
             report.add(ERROR, "snapshot-lost", f"the index snapshot holding the only copy of "
                        f"{report.counts.get('folded', 0)} vectors is missing or damaged",
                        f"{REPAIR_HINT}: it removes those items; then `jointspace index SOURCE "
