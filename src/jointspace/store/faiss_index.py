@@ -254,11 +254,17 @@ class VectorIndex:
         return ids, np.asarray(vecs, np.float32)
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray | None:
-        """Copies of the float vectors a flat index of all dimensions holds for ``ids``, in
-        their order; None if one of them is not in it."""
-        if self.kind != FLAT or self.prefix:
+        """Copies of the float vectors a flat or hnsw index of all dimensions holds for ``ids``,
+        in their order; None if one of them is not in it."""
+        if self.kind not in (FLAT, HNSW) or self.prefix:
             raise ValueError(f"a {self.kind} index of {self.width} dimensions holds no full vectors")
-        rows = self._rows_of(np.asarray(ids, np.int64))
+        ids = np.asarray(ids, np.int64)
+        if self.kind == HNSW:
+            try:  # IndexIDMap2 maps each id to its stored vector
+                return np.asarray(self.index.reconstruct_batch(ids), np.float32).reshape(-1, self.dim)
+            except RuntimeError:  # an id it does not hold
+                return None
+        rows = self._rows_of(ids)
         if len(rows) != len(ids):
             return None
         return np.array(self._flat_arrays()[1][rows], np.float32)

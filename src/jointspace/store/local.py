@@ -6,7 +6,8 @@
     DIR/write.lock          held (flock) by the one process allowed to write
 
 The snapshot is a cache of SQLite, rebuilt from it when missing or damaged, with one exception:
-a flat index of all dimensions holding ``FOLD_MIN_BYTES`` of vectors or more is *folded*. Each
+a flat or hnsw index of all dimensions holding ``FOLD_MIN_BYTES`` of vectors or more (both keep
+the float vectors) is *folded*. Each
 save of its snapshot empties the SQLite copies of the vectors it now durably holds
 (``SqliteTruth.fold``) and VACUUMs the freed pages, so a large collection keeps its float vectors
 once (1M x 512: 2.4 GB instead of 4.5 GB on disk). The snapshot is then the only copy of those
@@ -48,7 +49,7 @@ from jointspace.store.base import (
     check_dims,
     check_model,
 )
-from jointspace.store.faiss_index import FLAT, INDEX_KINDS, MMAP_MIN_BYTES, VectorIndex
+from jointspace.store.faiss_index import FLAT, HNSW, INDEX_KINDS, MMAP_MIN_BYTES, VectorIndex
 from jointspace.store.filters import Filter
 from jointspace.store.sqlite import SqliteTruth, create_database, unpack
 
@@ -217,7 +218,7 @@ class LocalStore:
                 ) from exc
 
     def _foldable(self, index: VectorIndex) -> bool:
-        return (index.kind == FLAT and not index.prefix
+        return (index.kind in (FLAT, HNSW) and not index.prefix
                 and index.ntotal * index.dim * 4 >= FOLD_MIN_BYTES)
 
     def rebuild_index(self) -> VectorIndex:
@@ -368,7 +369,7 @@ class LocalStore:
         elif seq > self._index.seq:
             self._replay(self._index, seq, conn)
             if self._index.stale:
-                self._index = self._build(conn)
+                self._index = self._fresh(conn, source=self._index)
         return self._index
 
     def _opened(self, conn, folded: int) -> VectorIndex:
@@ -404,20 +405,37 @@ class LocalStore:
 
     def _build(self, conn) -> VectorIndex:
         folded = self.truth.folded_seq(conn)
-        if folded:
-            # the folded vectors exist only in the snapshot: rebuilding is loading it and
-            # replaying what came after (compaction saves a snapshot before it purges)
-            index = self._snapshot(max(folded, _purged_seq(conn)))
-            seq = self.truth.seq(conn)
-            if seq > index.seq:
-                self._replay(index, seq, conn)
-            return index
+        if not folded:
+            return self._fresh(conn)
+        # the folded vectors exist only in the snapshot: rebuilding is loading it and replaying
+        # what came after (compaction saves a snapshot before it purges); an hnsw graph that
+        # replay left stale (it cannot delete) is then rebuilt from its own vectors
+        index = self._snapshot(max(folded, _purged_seq(conn)))
+        seq = self.truth.seq(conn)
+        if seq > index.seq:
+            self._replay(index, seq, conn)
+        return self._fresh(conn, source=index) if index.stale else index
+
+    def _fresh(self, conn, source: VectorIndex | None = None) -> VectorIndex:
+        """A new index of every item: vectors from SQLite, folded ones from ``source``."""
         index = VectorIndex(self.dim, self.index_kind, prefix=self.index_dim)
+        fill = None if source is None else _strict(source.vectors_of)
         # page by page: faiss grows its storage in place (realloc), so the peak stays near the
         # index itself; a preallocated array of everything would double it
-        index.fill(self.truth.changed_pages(-1, conn))
+        index.fill(self.truth.changed_pages(-1, conn, fill=fill))
         index.seq = self.truth.seq(conn)
         return index
+
+
+def _strict(vectors_of):
+    """``vectors_of`` that raises, rather than returns None, for an id the index lacks."""
+    def fill(ids: np.ndarray) -> np.ndarray:
+        vecs = vectors_of(ids)
+        if vecs is None:
+            raise CorruptCollectionError("the index snapshot lacks vectors it holds the only "
+                                         "copy of", hint="run `jointspace check COLLECTION`")
+        return vecs
+    return fill
 
 
 def _purged_seq(conn) -> int:
