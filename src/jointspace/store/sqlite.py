@@ -5,7 +5,7 @@ vector changed carry that seq, deletions leave a tombstone with it. Any reader c
 an index snapshot taken at seq ``s`` up to date by replaying ``deleted_since(s)`` and
 ``changed_pages(s)``.
 
-Folded vectors: once a durable flat snapshot at seq ``S`` holds them, ``fold(S)`` empties the
+Folded vectors: once a durable snapshot at seq ``S`` holds them, ``fold(S)`` empties the
 vector blobs of items unchanged since ``S`` (meta ``folded_seq``), so a large collection stores
 its float vectors once (``store/local.py`` says when). Reads that meet an empty blob take the
 vector from the caller's ``fill`` (the snapshot); this module never reads the snapshot itself.
