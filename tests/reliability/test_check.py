@@ -45,7 +45,7 @@ def test_healthy_collection(col_dir):
     report = check_collection(col_dir)
     assert report.ok and not report.findings
     assert report.counts == {"items": 40, "images": 38, "texts": 2, "seq": report.counts["seq"],
-                             "errors": 0, "tombstones": 2}
+                             "errors": 0, "tombstones": 2, "folded": 0}
     assert report.index["snapshot"] == "ok" and report.index["ntotal"] == 40
     assert (report.model, report.dim) == ("hash:64", 64)
 

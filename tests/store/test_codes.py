@@ -235,3 +235,19 @@ def test_a_large_int8_snapshot_is_mapped_and_copied_before_a_change(tmp_path, mo
     loaded.apply(np.zeros(0, np.int64), np.zeros((0, D), np.float32), ids[:1])
     assert loaded.mapped is None and loaded.ntotal == len(ids) - 1
     assert VectorIndex.load(tmp_path, D, "int8").ntotal == len(ids)  # the file is untouched
+
+
+def test_a_large_hnsw_snapshot_maps_its_vectors(tmp_path, monkeypatch):
+    import jointspace.store.faiss_index as fi
+
+    monkeypatch.setattr(fi, "MMAP_MIN_BYTES", 0)
+    ids, x, q = _data(n=500)
+    index = VectorIndex(D, "hnsw")
+    index.apply(ids, x, np.zeros(0, np.int64))
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, D, "hnsw")
+    assert loaded.mapped is not None
+    np.testing.assert_array_equal(loaded.search(q, 5)[1], index.search(q, 5)[1])
+    loaded.apply(np.zeros(0, np.int64), np.zeros((0, D), np.float32), ids[:1])
+    assert loaded.mapped is None
+    assert VectorIndex.load(tmp_path, D, "hnsw").ntotal == len(ids)  # the file is untouched

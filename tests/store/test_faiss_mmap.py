@@ -130,10 +130,23 @@ def test_a_flat_snapshot_in_faiss_format_still_loads(tmp_path):
     meta = json.loads((tmp_path / fi.INDEX_META).read_text())
     path = tmp_path / meta["file"]
     faiss.write_index(index.index, str(path))
-    meta.update(sha256=fi._file_hash(path), size=path.stat().st_size,
+    meta.update(sha256=fi.file_hash(path), size=path.stat().st_size,
                 spot_sha256=fi._spot_file_hash(path))
     del meta["format"]
     (tmp_path / fi.INDEX_META).write_text(json.dumps(meta))
     old = VectorIndex.load(tmp_path, DIM, fi.FLAT)
     assert old is not None and old.arrays is None and old.ntotal == len(ids)
     np.testing.assert_array_equal(old.search(vecs[:3], 1)[1][:, 0], ids[:3])
+
+
+def test_saving_an_unchanged_mapped_snapshot_writes_nothing(tmp_path, mapped):
+    _saved(tmp_path)
+    path = tmp_path / json.loads((tmp_path / fi.INDEX_META).read_text())["file"]
+    before = path.stat()
+    index = VectorIndex.load(tmp_path, DIM, fi.FLAT)
+    index.save(tmp_path)
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    index.seq += 1  # a batch that changed no vector: a new snapshot name, same vectors
+    index.save(tmp_path)
+    assert not path.exists() and VectorIndex.load(tmp_path, DIM, fi.FLAT).seq == 8

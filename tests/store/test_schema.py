@@ -31,7 +31,7 @@ def test_v1_collection_is_migrated_in_place(tmp_path):
     from jointspace.query import Collection
 
     with Collection(LocalStore.open(tmp_path / "c", readonly=True), HashEmbedder(4)) as col:
-        assert col.info()["format"] == SCHEMA_VERSION == 4
+        assert col.info()["format"] == SCHEMA_VERSION == 5
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -4,10 +4,13 @@ Checked: SQLite's own ``integrity_check``; the metadata (model, dim, seq); every
 (length == dim, finite, unit norm) and seq; ids never reused (tombstones, AUTOINCREMENT counter);
 the faiss snapshot (present, checksum, seq) and — after replaying the change log as an open would —
 the index holding exactly the truth's ids and vectors; orphan snapshot / temp files; error records.
+When vectors are folded (``store/local.py``: the snapshot holds their only copy) the whole
+snapshot file is hashed as well, and a missing or damaged one is an error.
 
 ``repair=True`` takes the writer lock, rebuilds the index from SQLite (the durable truth), saves a
-fresh snapshot, deletes orphan files and stale error records, then checks again. A damaged SQLite
-file cannot be repaired here: restore it or re-index into a new collection.
+fresh snapshot, deletes orphan files and stale error records, then checks again. Items whose only
+vector copy was in a lost snapshot are removed, so that ``jointspace index SOURCE`` embeds them
+again. A damaged SQLite file cannot be repaired here: restore it or re-index into a new collection.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.errors import CollectionNotFoundError, CorruptCollectionError, JointspaceError
-from jointspace.store.faiss_index import INDEX_META, VectorIndex
+from jointspace.errors import (
+    CollectionError,
+    CollectionNotFoundError,
+    CorruptCollectionError,
+    JointspaceError,
+)
+from jointspace.store.base import WriteBatch
+from jointspace.store.faiss_index import INDEX_META, VectorIndex, file_hash
 from jointspace.store.local import DB_FILE, LocalStore
 
 ERROR, WARNING = "error", "warning"
@@ -105,12 +114,14 @@ def _check_truth(store: LocalStore, report: CheckReport) -> None:
             "errors": c.execute("SELECT count(*) FROM errors").fetchone()[0],
             "tombstones": c.execute("SELECT count(*) FROM tombstones").fetchone()[0],
         }
-        _check_vectors(c, store.dim, seq, report)
+        _check_vectors(c, store.dim, seq, store.truth.folded_seq(c), report)
         _check_ids(c, seq, report)
 
 
-def _check_vectors(c: sqlite3.Connection, dim: int, seq: int, report: CheckReport) -> None:
+def _check_vectors(c: sqlite3.Connection, dim: int, seq: int, folded: int,
+                   report: CheckReport) -> None:
     bad_size, bad_value, bad_norm, ahead, last = [], [], [], [], 0
+    report.counts["folded"] = 0  # vectors whose only copy is the snapshot (checked there)
     while True:
         rows = c.execute("SELECT id, vector, seq FROM items WHERE id > ? ORDER BY id LIMIT ?",
                          (last, _CHUNK)).fetchall()
@@ -121,7 +132,9 @@ def _check_vectors(c: sqlite3.Connection, dim: int, seq: int, report: CheckRepor
         for i, blob, item_seq in rows:
             if item_seq > seq:
                 ahead.append(i)
-            if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+            if blob == b"" and item_seq <= folded:
+                report.counts["folded"] += 1
+            elif not isinstance(blob, bytes) or len(blob) != 4 * dim:
                 bad_size.append(i)
             else:
                 good.append((i, blob))
@@ -168,15 +181,29 @@ def _check_ids(c: sqlite3.Connection, seq: int, report: CheckReport) -> None:
 def _check_index(store: LocalStore, report: CheckReport) -> None:
     directory = store.directory
     snapshot = VectorIndex.load(directory, store.dim, store.index_kind, store.index_dim)
-    with store.truth.transaction() as c:
-        seq = store.truth.seq(c)
+    with store._index_lock, store.truth.transaction() as c:
+        seq, folded = store.truth.seq(c), store.truth.folded_seq(c)
         state = _snapshot_state(directory, snapshot, seq)
+        if folded and (state != "ok" or snapshot.seq < folded or not _whole_file_ok(directory)):
+            report.index = {"kind": store.index_kind, "snapshot": "lost",
+                            "snapshot_seq": snapshot.seq if snapshot else None, "seq": seq}
+            report.add(ERROR, "snapshot-lost", f"the index snapshot holding the only copy of "
+                       f"{report.counts.get('folded', 0)} vectors is missing or damaged",
+                       f"{REPAIR_HINT}: it removes those items; then `jointspace index SOURCE "
+                       "-c COLLECTION` embeds them again from their files")
+            return
         report.index = {"kind": store.index_kind, "snapshot": state,
                         "snapshot_seq": snapshot.seq if snapshot else None, "seq": seq}
         if state != "ok":
             report.add(WARNING, f"snapshot-{state}", _SNAPSHOT_TEXT[state], REPAIR_HINT)
         index = store._synced(c)  # what an open would search: snapshot + replayed change log
-        ids, vecs = store.truth.all_vectors(c)
+        try:
+            ids, vecs = store.truth.all_vectors(c, fill=store._fill)
+        except CollectionError:  # a folded item the snapshot lacks: its vector is lost
+            report.add(ERROR, "snapshot-lost", "the index snapshot lacks vectors it holds the "
+                       "only copy of", f"{REPAIR_HINT}: it removes those items; then `jointspace "
+                       "index SOURCE -c COLLECTION` embeds them again from their files")
+            return
     got_ids, got_vecs = index.contents()
     report.index["ntotal"] = len(got_ids)
     if len(set(got_ids.tolist())) != len(got_ids):
@@ -203,6 +230,17 @@ _SNAPSHOT_TEXT = {
     "future": "the index snapshot is newer than the SQLite truth (restored from elsewhere?): "
               "ignored and rebuilt on every open",
 }
+
+
+def _whole_file_ok(directory: Path) -> bool:
+    """The current snapshot file hashes to its recorded sha256 (opening only spot-checks it)."""
+    import json
+
+    try:
+        meta = json.loads((directory / INDEX_META).read_text())
+        return file_hash(directory / Path(meta["file"]).name) == meta["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _snapshot_state(directory: Path, snapshot: VectorIndex | None, seq: int) -> str:
@@ -244,6 +282,12 @@ def _repair(directory: Path, lock_timeout: float) -> list[str]:
                 f"{directory / DB_FILE} is damaged ({'; '.join(problems)}); the index can only be "
                 "rebuilt from an intact SQLite file", hint=REINDEX_HINT)
         with store.writer(lock_timeout):
+            lost = _lost_folded(store, directory)
+            if len(lost):
+                store.write(WriteBatch(deletes=lost.tolist()))
+                store.truth.unfold()
+                done.append(f"removed {len(lost)} items whose vectors were lost with the index "
+                            "snapshot: `jointspace index SOURCE -c COLLECTION` embeds them again")
             index = store.rebuild_index()
             store.save_index()
             done.append(f"rebuilt the index from SQLite ({index.ntotal} vectors) and saved it")
@@ -259,6 +303,17 @@ def _repair(directory: Path, lock_timeout: float) -> list[str]:
     finally:
         store.close()
     return done
+
+
+def _lost_folded(store: LocalStore, directory: Path) -> np.ndarray:
+    """Ids of folded items whose only vector copy, the snapshot, is missing or damaged."""
+    folded = store.truth.folded_seq()
+    if not folded:
+        return np.zeros(0, np.int64)
+    snapshot = VectorIndex.load(directory, store.dim, store.index_kind, store.index_dim)
+    if snapshot is not None and snapshot.seq >= folded and _whole_file_ok(directory):
+        return np.zeros(0, np.int64)
+    return store.truth.folded_ids()
 
 
 def _sample(ids, n: int = 5) -> str:

@@ -9,7 +9,8 @@ the other kinds in faiss's format. Opening must not read a large snapshot whole 
 a 1M-item collection would spend seconds reading and hashing 2 GB): a flat snapshot of
 ``MMAP_MIN_BYTES`` or more is memory-mapped in place after a spot check (its size, and a hash of
 its first and last MiB and 64 blocks spread through it) and searched as numpy views, with no faiss
-index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``);
+index behind it; a large int8 snapshot is mapped the same way by faiss (``IO_FLAG_MMAP_IFC``), and
+so is a large hnsw one's float storage (its graph is read: 1M x 512, 10.6 s -> ~3 s to open);
 smaller ones are read and fully hashed. A mapped index is read-only: the first
 change to it copies it into a faiss index in memory. ``jointspace check`` compares every indexed
 vector with SQLite, so damage the spot check misses is still found there.
@@ -28,6 +29,7 @@ import numpy as np
 from jointspace.runtime import configure_faiss
 from jointspace.store import codes, flat_file
 from jointspace.store.codes import BINARY, CODE_KINDS, INT8, Fetch
+from jointspace.store.durable import fsync_dir
 
 FLAT = "flat"
 HNSW = "hnsw"
@@ -251,6 +253,22 @@ class VectorIndex:
         vecs = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, self.width))
         return ids, np.asarray(vecs, np.float32)
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray | None:
+        """Copies of the float vectors a flat or hnsw index of all dimensions holds for ``ids``,
+        in their order; None if one of them is not in it."""
+        if self.kind not in (FLAT, HNSW) or self.prefix:
+            raise ValueError(f"a {self.kind} index of {self.width} dimensions holds no full vectors")
+        ids = np.asarray(ids, np.int64)
+        if self.kind == HNSW:
+            try:  # IndexIDMap2 maps each id to its stored vector
+                return np.asarray(self.index.reconstruct_batch(ids), np.float32).reshape(-1, self.dim)
+            except RuntimeError:  # an id it does not hold
+                return None
+        rows = self._rows_of(ids)
+        if len(rows) != len(ids):
+            return None
+        return np.array(self._flat_arrays()[1][rows], np.float32)
+
     def encoded(self, vectors: np.ndarray) -> np.ndarray:
         """``vectors`` as :meth:`contents` would hold them."""
         if self.prefix:
@@ -281,6 +299,10 @@ class VectorIndex:
         import faiss
 
         name = f"index-{self.seq:012d}.faiss"
+        if self.mapped is not None and self.mapped == directory / name:
+            # this index is that file, unchanged: rewriting it would only risk the only copy
+            # of folded vectors (and cost a 2 GB write at 1M items) for the same bytes
+            return
         if self.kind == FLAT:
             def write(tmp: str) -> None:
                 with open(tmp, "wb") as f:
@@ -320,14 +342,15 @@ class VectorIndex:
                 big = size >= MMAP_MIN_BYTES
                 if big and not _spot_matches(path, size, meta):
                     return None
-                if not big and _file_hash(path) != meta["sha256"]:
+                if not big and file_hash(path) != meta["sha256"]:
                     return None
                 arrays = flat_file.read(path, mapped=big)
                 mapped = path if big else None
-            elif kind == INT8 and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
+            elif kind in (INT8, HNSW) and size >= MMAP_MIN_BYTES and meta.get("spot_sha256"):
                 if not _spot_matches(path, size, meta):
                     return None
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)  # codes, mapped
+                # int8 codes / hnsw's float storage mapped; the hnsw graph is still read
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
                 mapped = path
             else:
                 raw = path.read_bytes()
@@ -369,7 +392,7 @@ def _spot_matches(path: Path, size: int, meta: dict) -> bool:
     return size == meta.get("size") and _spot_file_hash(path) == meta.get("spot_sha256")
 
 
-def _file_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
@@ -430,7 +453,7 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
                 raise OSError(f"writing {tmp} failed: {exc}") from exc
         else:
             tmp.write_bytes(data)
-        digest = _file_hash(tmp)
+        digest = file_hash(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -438,9 +461,5 @@ def _atomic_write(path: Path, data: bytes | Callable[[str], None]) -> str:
         if tmp.is_file():  # e.g. disk full: do not leave a partial file taking the space
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
     return digest

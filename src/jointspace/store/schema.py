@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # MIGRATIONS[n] upgrades a database at version n-1 to version n.
 MIGRATIONS: dict[int, list[str]] = {
@@ -56,6 +56,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # Items per kind (info, and every search's "is this collection mixed?") from an index, not
     # a scan of the table, whose rows carry the vectors: ~2.4 GB read at 1M x 512.
     4: ["CREATE INDEX items_kind ON items(kind)"],
+    # Folded vectors: an empty vector blob now means "held by the flat snapshot" (meta
+    # folded_seq, store/sqlite.py). No table changes; the version stops older jointspace
+    # releases, which would read an empty blob as a damaged vector.
+    5: [],
 }
 
 

@@ -4,6 +4,11 @@ Every write batch is a single IMMEDIATE transaction that bumps the ``seq`` count
 vector changed carry that seq, deletions leave a tombstone with it. Any reader can therefore bring
 an index snapshot taken at seq ``s`` up to date by replaying ``deleted_since(s)`` and
 ``changed_pages(s)``.
+
+Folded vectors: once a durable snapshot at seq ``S`` holds them, ``fold(S)`` empties the
+vector blobs of items unchanged since ``S`` (meta ``folded_seq``), so a large collection stores
+its float vectors once (``store/local.py`` says when). Reads that meet an empty blob take the
+vector from the caller's ``fill`` (the snapshot); this module never reads the snapshot itself.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -36,11 +41,15 @@ from jointspace.store.base import (
     canonical_json,
     keyword_text,
 )
+from jointspace.store.durable import fsync_dir
 from jointspace.store.filters import Filter
 from jointspace.store.schema import SCHEMA_VERSION, migrate
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
 PAGE_SIZE = 16384
+FOLDED_KEY = "folded_seq"  # meta: empty vector blobs of items with seq <= this are in the snapshot
+# ids -> their float vectors, for items whose SQLite copy was folded into the snapshot
+Fill = Callable[[np.ndarray], np.ndarray]
 
 
 class SqliteTruth:
@@ -178,8 +187,8 @@ class SqliteTruth:
             rows = self.conn.execute("SELECT key, id FROM items WHERE source=?", (source,))
             return dict(rows.fetchall())
 
-    def changed_pages(self, seq: int, conn: sqlite3.Connection,
-                      batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def changed_pages(self, seq: int, conn: sqlite3.Connection, batch: int = 8192,
+                      fill: Fill | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) changed after ``seq`` (every item for seq < 0), in pages by id.
 
         Memory stays at one page however many items changed (a bulk import, a rebuild). Call
@@ -190,15 +199,17 @@ class SqliteTruth:
         for start in range(0, len(ids), batch):
             lo, hi = ids[start], ids[min(start + batch, len(ids)) - 1]
             # +seq: walk the id range by rowid rather than the seq index
-            yield _unpack(conn.execute("SELECT id, vector FROM items WHERE id BETWEEN ? AND ? "
-                                       "AND +seq > ? ORDER BY id", (lo, hi, seq)).fetchall())
+            yield unpack(conn.execute("SELECT id, vector FROM items WHERE id BETWEEN ? AND ? "
+                                      "AND +seq > ? ORDER BY id", (lo, hi, seq)).fetchall(), fill)
 
     def deleted_since(self, seq: int, conn: sqlite3.Connection) -> np.ndarray:
         gone = conn.execute("SELECT id FROM tombstones WHERE seq > ?", (seq,)).fetchall()
         return np.array([g[0] for g in gone], dtype=np.int64)
 
-    def all_vectors(self, conn: sqlite3.Connection | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return _unpack((conn or self.conn).execute("SELECT id, vector FROM items ORDER BY id"))
+    def all_vectors(self, conn: sqlite3.Connection | None = None,
+                    fill: Fill | None = None) -> tuple[np.ndarray, np.ndarray]:
+        rows = (conn or self.conn).execute("SELECT id, vector FROM items ORDER BY id").fetchall()
+        return unpack(rows, fill)
 
     def filter_ids(self, where: Filter, conn: sqlite3.Connection | None = None) -> np.ndarray:
         sql, params = where.to_sql()
@@ -224,18 +235,63 @@ class SqliteTruth:
                     found[r[0]] = StoredItem(*r[:6], metadata=merged_metadata(r[6], r[7]))
         return [found[i] for i in ids if i in found]
 
-    def vectors(self, ids: Sequence[int], dim: int) -> np.ndarray:
-        by_id: dict[int, np.ndarray] = {}
+    def vectors(self, ids: Sequence[int], dim: int, fill: Fill | None = None) -> np.ndarray:
+        """The vectors of those of ``ids`` that exist, in that order."""
+        rows: dict[int, bytes] = {}
         with self.locked():
             for chunk in batched(_storable_ids(ids), _CHUNK):
-                rows = self.conn.execute(
+                rows.update(self.conn.execute(
                     f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(chunk))})",
                     chunk,
-                )
-                for i, blob in rows:
-                    by_id[i] = np.frombuffer(blob, dtype=np.float32)
-        return np.stack([by_id[i] for i in ids if i in by_id]) if by_id else np.zeros((0, dim),
-                                                                                      np.float32)
+                ))
+        found = [(i, rows[i]) for i in map(int, ids) if i in rows]
+        return unpack(found, fill)[1] if found else np.zeros((0, dim), np.float32)
+
+    # --- folding ----------------------------------------------------------------------------
+    def folded_seq(self, conn: sqlite3.Connection | None = None) -> int:
+        """0, or the seq up to which empty vector blobs mean "in the snapshot"."""
+        with self.locked():
+            row = (conn or self.conn).execute("SELECT value FROM meta WHERE key = ?",
+                                              (FOLDED_KEY,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def fold(self, seq: int) -> int:
+        """Empty the vector blobs of items unchanged since ``seq``; returns how many.
+
+        Call only once a durable snapshot at ``seq`` holds every item's vector: from then on it
+        is their only copy. Items folded before are not read again (their seq is at most the
+        previous ``folded_seq``; a later write gives an item a later seq and a full blob).
+        """
+        with self.transaction(write=True) as c:
+            since = self.folded_seq(c)
+            n = c.execute("UPDATE items SET vector = x'' WHERE seq > ? AND seq <= ? "
+                          "AND length(vector) > 0", (since, seq)).rowcount
+            if n:
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (FOLDED_KEY, str(seq)))
+        return n
+
+    def folded_ids(self) -> np.ndarray:
+        """Ids of the items whose vector is held only by the snapshot."""
+        with self.locked() as c:
+            rows = c.execute("SELECT id FROM items WHERE length(vector) = 0 ORDER BY id")
+            return np.fromiter((r[0] for r in rows), np.int64)
+
+    def unfold(self) -> None:
+        """Forget ``folded_seq`` (once no folded item is left, e.g. after removing them)."""
+        with self.transaction(write=True) as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (FOLDED_KEY,))
+
+    def reclaim(self, freed: int, min_share: float = 0.25) -> bool:
+        """VACUUM when ``freed`` bytes (a fold's emptied blobs) are at least ``min_share`` of the
+        file; returns whether it did. Shrunk rows leave their pages part-empty rather than free,
+        and SQLite never gives space back by itself. Readers carry on meanwhile (WAL)."""
+        with self.locked() as c:
+            pages = c.execute("PRAGMA page_count").fetchone()[0]
+            if freed < min_share * pages * c.execute("PRAGMA page_size").fetchone()[0]:
+                return False
+            c.execute("VACUUM")
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
 
     def errors(self) -> list[tuple[str, str]]:
         with self.locked():
@@ -323,11 +379,7 @@ def create_database(path: Path) -> None:
         except OSError:  # a filesystem without hard links
             if not path.exists():
                 os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(path.parent)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
             leftover.unlink(missing_ok=True)
@@ -464,12 +516,25 @@ def _storable_ids(ids) -> list[int]:
     return [i for i in map(int, ids) if -(2**63) <= i < 2**63]
 
 
-def _unpack(rows) -> tuple[np.ndarray, np.ndarray]:
+def unpack(rows, fill: Fill | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of ``(id, blob)`` rows; folded rows (empty blobs) come from ``fill``."""
     ids, blobs = [], []
     for i, blob in rows:
         ids.append(i)
         blobs.append(blob)
     if not ids:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-    vecs = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
-    return np.asarray(ids, dtype=np.int64), vecs
+    ids_arr = np.asarray(ids, dtype=np.int64)
+    folded = np.fromiter((not b for b in blobs), bool, len(blobs))
+    if not folded.any():
+        return ids_arr, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+    if fill is None:
+        raise CorruptCollectionError(
+            f"{int(folded.sum())} items have no vector in SQLite and no index snapshot was "
+            "given to read them from", hint="run `jointspace check COLLECTION`")
+    from_snapshot = fill(ids_arr[folded])
+    vecs = np.empty((len(ids), from_snapshot.shape[1]), np.float32)
+    vecs[folded] = from_snapshot
+    if not folded.all():
+        vecs[~folded] = np.frombuffer(b"".join(blobs), np.float32).reshape(-1, vecs.shape[1])
+    return ids_arr, vecs

@@ -86,8 +86,10 @@ def prepare(entry: CacheEntry, specs: list[TowerSpec], requested: str, base: dic
     return chosen
 
 
-def _ensure(entry: CacheEntry, manifest: dict, spec: TowerSpec, runtime: str, say: Say) -> None:
-    """Export (and quantize) ``spec`` for an ONNX runtime unless the cache already has it."""
+def _ensure(entry: CacheEntry, manifest: dict, spec: TowerSpec, runtime: str, say: Say,
+            refs: list[np.ndarray] | None = None) -> None:
+    """Export (and quantize) ``spec`` for an ONNX runtime unless the cache already has it;
+    ``refs``: the eager outputs on the probes, when the caller has them already."""
     if runtime not in ONNX_RUNTIMES or entry.file(spec.name, runtime) is not None:
         return
     tower = manifest[spec.name]
@@ -101,7 +103,7 @@ def _ensure(entry: CacheEntry, manifest: dict, spec: TowerSpec, runtime: str, sa
     if runtime == ONNX:
         export_onnx(spec, path)
     else:
-        _quantize(entry, manifest, spec, path, say)
+        _quantize(entry, manifest, spec, path, say, refs)
     seconds = time.perf_counter() - start
     tower["files"][runtime] = path.name
     tower["export_seconds"][runtime] = round(seconds, 2)
@@ -109,7 +111,8 @@ def _ensure(entry: CacheEntry, manifest: dict, spec: TowerSpec, runtime: str, sa
     say(f"{what} the {spec.name} tower for {runtime}: done in {seconds:.1f} s")
 
 
-def _quantize(entry: CacheEntry, manifest: dict, spec: TowerSpec, path: Path, say: Say) -> None:
+def _quantize(entry: CacheEntry, manifest: dict, spec: TowerSpec, path: Path, say: Say,
+              refs: list[np.ndarray] | None) -> None:
     """Dynamic int8 (fast); weight-only int8 instead where dynamic misses the parity bar."""
     tower = manifest[spec.name]
     source = entry.directory / tower["files"][ONNX]
@@ -117,7 +120,7 @@ def _quantize(entry: CacheEntry, manifest: dict, spec: TowerSpec, path: Path, sa
     tower["files"][ONNX_INT8] = path.name
     tower["parity"].pop(ONNX_INT8, None)
     entry.write_manifest(manifest)  # runners find the file through the manifest on disk
-    refs = _references(spec)
+    refs = refs if refs is not None else _references(spec)
     dynamic = _parity(entry, manifest, spec, ONNX_INT8, refs)
     tower["int8"] = {"scheme": "dynamic", "parity": {"dynamic": dynamic}}
     if dynamic >= PARITY[ONNX_INT8]:
@@ -166,7 +169,7 @@ def _pick(entry: CacheEntry, manifest: dict, spec: TowerSpec, say: Say) -> str:
     refs = _references(spec)
     timings: dict[str, float] = {}
     for runtime in auto_candidates():
-        _ensure(entry, manifest, spec, runtime, say)
+        _ensure(entry, manifest, spec, runtime, say, refs)
         if runtime != TORCH and _parity(entry, manifest, spec, runtime, refs) < PARITY[runtime]:
             continue
         timings[runtime] = _seconds(runner_for(entry, spec, runtime), spec.probes[0])
