@@ -118,7 +118,9 @@ def test_the_recipe_uses_bf16_only_where_the_cpu_has_it(tmp_path):
     from jointspace.demo.pipeline import demo_train_config
     from jointspace.models.runtimes import cpu_has_bf16
 
-    tc = demo_train_config(tmp_path, tmp_path / "train", DemoConfig())
+    no_world = {"positive_groups": None}  # the recipe's groups are written from a world
+    tc = demo_train_config(tmp_path, tmp_path / "train", DemoConfig(train=no_world))
     assert tc.precision == ("bf16" if cpu_has_bf16() else "fp32") and tc.compile
-    fp32 = demo_train_config(tmp_path, tmp_path / "train", DemoConfig(train={"precision": "fp32"}))
+    fp32 = demo_train_config(tmp_path, tmp_path / "train",
+                             DemoConfig(train={**no_world, "precision": "fp32"}))
     assert fp32.precision == "fp32"
