@@ -28,8 +28,9 @@ class DemoConfig:
 # 0.554 / 0.534 (the previous recipe, without the positives and at 9 epochs: seen 0.892, held-out
 # 0.977, paraphrase 0.901, zero-shot held-out 0.841, t2i R@1 0.577 on the means). Training is
 # projected at ~205 s on a quiet 2-core avx512_bf16 machine (9 epochs took 151-154 s; the
-# positives mask is ~0.2 ms a step). relu, bf16 autocast + torch.compile of the image tower: bf16
-# only where the CPU has it natively ("auto"); compile falls back to eager if it fails.
+# positives cost nothing per step); one run under light load took 239.8 s: re-measure quietly.
+# relu, bf16 autocast + torch.compile of the image tower: bf16 only where the CPU has it natively
+# ("auto"); compile falls back to eager if it fails.
 # Batch 512 + lr 3e-3 was slower and worse; lr 3e-3 at 256 no better. Tried and not adopted
 # (benchmarks/README.md): a 10x faster learnt temperature, an MLP text head, same-colour
 # hard-negative batches ("hard_groups": "colour"), the positives at 9 epochs alone or with a 5x5
