@@ -160,7 +160,7 @@ def _serve(directory: Path) -> tuple[float, float]:
 
     port = free_port()
     exe = str(Path(sys.executable).parent / "jointspace")
-    server = subprocess.Popen([exe, "serve", str(directory), "--port", str(port),
+    server = subprocess.Popen([exe, "serve", f"col={directory}", "--port", str(port),
                                "--log-level", "warning"], stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/api"
     try:
