@@ -22,13 +22,12 @@ class DemoConfig:
 
 # The demo recipe: a CNN image tower from scratch under the locked all-MiniLM-L6-v2 text tower.
 # Same-objects positives (images of the same objects under other captions are pairs, not
-# negatives) + 12 epochs = 1,872 steps, measured on world seeds 0 / 1 / 2 (test split, shared
-# machine, 1 thread): P@10 seen 0.932 / 0.967 / 0.968, held-out 0.990 / 1.000 / 1.000,
-# paraphrase 0.941 / 0.970 / 0.969, zero-shot held-out 0.869 / 0.867 / 0.850, t2i R@1 0.550 /
-# 0.554 / 0.534 (the previous recipe, without the positives and at 9 epochs: seen 0.892, held-out
-# 0.977, paraphrase 0.901, zero-shot held-out 0.841, t2i R@1 0.577 on the means). Training is
-# projected at ~205 s on a quiet 2-core avx512_bf16 machine (9 epochs took 151-154 s; the
-# positives cost nothing per step); one run under light load took 239.8 s: re-measure quietly.
+# negatives) + 12 epochs = 1,872 steps, measured on world seeds 0 / 1 / 2 (test split, demo
+# defaults): P@10 seen 0.940 / 0.950 / 0.942, held-out 0.980 / 0.990 / 0.980, paraphrase
+# 0.947 / 0.950 / 0.954, zero-shot held-out 0.887 / 0.885 / 0.854, t2i R@1 0.550 / 0.550 /
+# 0.537 (the previous recipe, without the positives and at 9 epochs: seen 0.892, held-out
+# 0.977, paraphrase 0.901, zero-shot held-out 0.841, t2i R@1 0.577 on the means). Training
+# took 218.5 s (seed 0) and 204.6 s (seed 2) on a quiet 2-core avx512_bf16 machine.
 # relu, bf16 autocast + torch.compile of the image tower: bf16 only where the CPU has it natively
 # ("auto"); compile falls back to eager if it fails.
 # Batch 512 + lr 3e-3 was slower and worse; lr 3e-3 at 256 no better. Tried and not adopted
