@@ -184,13 +184,11 @@ def _check_index(store: LocalStore, report: CheckReport) -> None:
     with store._index_lock, store.truth.transaction() as c:
         seq, folded = store.truth.seq(c), store.truth.folded_seq(c)
         state = _snapshot_state(directory, snapshot, seq)
-        if folded and (state != "ok" or snapshot.seq < folded or not _whole_file_ok(directory)):
+        if folded and (state != "ok" or not _holds_folded(directory, snapshot, folded)):
             report.index = {"kind": store.index_kind, "snapshot": "lost",
                             "snapshot_seq": snapshot.seq if snapshot else None, "seq": seq}
-            report.add(ERROR, "snapshot-lost", f"the index snapshot holding the only copy of "
-                       f"{report.counts.get('folded', 0)} vectors is missing or damaged",
-                       f"{REPAIR_HINT}: it removes those items; then `jointspace index SOURCE "
-                       "-c COLLECTION` embeds them again from their files")
+            _lost(report, f"the index snapshot holding the only copy of "
+                  f"{report.counts.get('folded', 0)} vectors is missing or damaged")
             return
         report.index = {"kind": store.index_kind, "snapshot": state,
                         "snapshot_seq": snapshot.seq if snapshot else None, "seq": seq}
@@ -200,9 +198,7 @@ def _check_index(store: LocalStore, report: CheckReport) -> None:
         try:
             ids, vecs = store.truth.all_vectors(c, fill=store._fill)
         except CollectionError:  # a folded item the snapshot lacks: its vector is lost
-            report.add(ERROR, "snapshot-lost", "the index snapshot lacks vectors it holds the "
-                       "only copy of", f"{REPAIR_HINT}: it removes those items; then `jointspace "
-                       "index SOURCE -c COLLECTION` embeds them again from their files")
+            _lost(report, "the index snapshot lacks vectors it holds the only copy of")
             return
     got_ids, got_vecs = index.contents()
     report.index["ntotal"] = len(got_ids)
@@ -230,6 +226,16 @@ _SNAPSHOT_TEXT = {
     "future": "the index snapshot is newer than the SQLite truth (restored from elsewhere?): "
               "ignored and rebuilt on every open",
 }
+
+
+def _lost(report: CheckReport, what: str) -> None:
+    report.add(ERROR, "snapshot-lost", what, f"{REPAIR_HINT}: it removes those items; then "
+               "`jointspace index SOURCE -c COLLECTION` embeds them again from their files")
+
+
+def _holds_folded(directory: Path, snapshot: VectorIndex | None, folded: int) -> bool:
+    """The snapshot exists, covers the fold, and its whole file matches its recorded hash."""
+    return snapshot is not None and snapshot.seq >= folded and _whole_file_ok(directory)
 
 
 def _whole_file_ok(directory: Path) -> bool:
@@ -311,7 +317,7 @@ def _lost_folded(store: LocalStore, directory: Path) -> np.ndarray:
     if not folded:
         return np.zeros(0, np.int64)
     snapshot = VectorIndex.load(directory, store.dim, store.index_kind, store.index_dim)
-    if snapshot is not None and snapshot.seq >= folded and _whole_file_ok(directory):
+    if _holds_folded(directory, snapshot, folded):
         return np.zeros(0, np.int64)
     return store.truth.folded_ids()
 
