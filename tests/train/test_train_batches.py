@@ -92,3 +92,15 @@ def test_hard_batch_with_a_small_group_tops_up_from_the_regular_tail():
             assert set(got[10:].tolist()) - {7, 8} <= set(base[10:].tolist())
             small_drawn += 1
     assert small_drawn > 0
+
+
+def test_extra_images_and_the_rectangular_caption_mask():
+    from jointspace.train.batches import extra_images
+
+    a = extra_images(3, 50, 20, seed=1)
+    assert a.shape == (20,) and a.min() >= 0 and a.max() < 50
+    assert np.array_equal(a, extra_images(3, 50, 20, seed=1))
+    assert not np.array_equal(a, extra_images(4, 50, 20, seed=1))
+    m = same_caption_mask(np.array([4, 1]), np.array([4, 1, 7, 1, 4]))
+    assert m.tolist() == [[True, False, False, False, True], [False, True, False, True, False]]
+

@@ -106,7 +106,7 @@ def test_bad_settings_are_rejected(small_world, tiny_checkpoint, tmp_path):
 
 
 def test_lr_scales_pick_the_longest_prefix(tiny_checkpoint):
-    from jointspace.train.loop import _param_groups
+    from jointspace.train.optim import param_groups as _param_groups
     from jointspace.train.trainable import build_trainable
 
     t = build_trainable(f"hf:{tiny_checkpoint}", lock="text")
@@ -234,3 +234,36 @@ def test_a_failing_compile_falls_back_to_eager_training(small_world, tiny_checkp
         fallback = train(_config(small_world, tiny_checkpoint, tmp_path / "fallback", steps=3,
                                  val=None, compile=True))
     np.testing.assert_allclose(fallback.losses, eager.losses, rtol=1e-6)
+
+
+def test_extra_texts_join_the_image_to_text_candidates(small_world, tiny_checkpoint, tmp_path,
+                                                       monkeypatch):
+    n = len((small_world / "train" / "pairs.jsonl").read_text().splitlines())
+    ids = np.arange(n) % 3  # three big groups: many extra texts share an image's id
+    path = tmp_path / "same.npy"
+    np.save(path, ids)
+    batches, extras, calls = [], [], []
+    real_batch, real_extra = loop_module.batch_images, loop_module.extra_images
+    real_loss = loop_module.contrastive_loss
+    monkeypatch.setattr(loop_module, "batch_images",
+                        lambda *a, **k: batches.append(real_batch(*a, **k)) or batches[-1])
+    monkeypatch.setattr(loop_module, "extra_images",
+                        lambda *a, **k: extras.append(real_extra(*a, **k)) or extras[-1])
+    monkeypatch.setattr(loop_module, "contrastive_loss",
+                        lambda *a: calls.append((a[2].shape, a[-1])) or real_loss(*a))
+    cfg = {"val": None, "steps": 3, "positive_groups": str(path), "extra_texts": 8}
+    first = train(_config(small_world, tiny_checkpoint, tmp_path / "a", **cfg))
+    again = train(_config(small_world, tiny_checkpoint, tmp_path / "b", **cfg))
+    plain = train(_config(small_world, tiny_checkpoint, tmp_path / "c", val=None, steps=3,
+                          positive_groups=str(path)))
+    assert first.losses == again.losses != plain.losses
+    kept = _kept(ids, 0.05, 1000)
+    for idx, more, (shape, mask) in zip(batches[:3], extras[:3], calls[:3], strict=True):
+        assert len(more) == 8 and shape == (16 + 8, shape[1])  # 16 batch texts + 8 extra
+        assert mask.shape == (16, 24)
+        same_id = torch.from_numpy(kept[idx][:, None] == kept[more][None, :])
+        assert same_id.any() and torch.equal(mask[:, 16:] & same_id, same_id)
+    with pytest.raises(BadInputError, match="extra-texts"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "d", extra_texts=8, lock="none"))
+    with pytest.raises(BadInputError, match="extra-texts"):
+        train(_config(small_world, tiny_checkpoint, tmp_path / "e", extra_texts=8, stream=True))

@@ -103,3 +103,47 @@ def test_matryoshka_loss_is_the_mean_over_renormalised_prefixes():
                           torch.tensor(1.5, dtype=torch.float64), None, torch.tensor(pos),
                           [4, 2, 8, 99])  # the full width counts once; oversize dims ignored
     assert float(got) == pytest.approx(want, rel=1e-9)
+
+
+def _naive_clip_extra(img, txt, scale, pos):
+    """CLIP loss with texts beyond the images: they are image->text candidates only."""
+    n, m = len(img), len(txt)
+    z = math.exp(scale) * img @ txt.T  # (n, m)
+    rows = cols = 0.0
+    for i in range(n):
+        lse = math.log(sum(math.exp(v) for v in z[i]))
+        targets = [j for j in range(m) if pos[i][j] or i == j]
+        rows += sum(-(z[i][j] - lse) for j in targets) / len(targets) / n
+        lse_t = math.log(sum(math.exp(z[k][i]) for k in range(n)))  # text i -> the n images
+        targets = [k for k in range(n) if pos[k][i] or k == i]
+        cols += sum(-(z[k][i] - lse_t) for k in targets) / len(targets) / n
+    return (rows + cols) / 2
+
+
+@pytest.mark.parametrize("n,m", [(1, 3), (5, 9), (6, 6)])
+def test_extra_texts_are_image_to_text_candidates_only(n, m):
+    rng = np.random.default_rng(n + m)
+    img, txt = _unit(rng, n, 4), _unit(rng, m, 4)
+    pos = rng.random((n, m)) < 0.2
+    def t(a):
+        return torch.tensor(a, dtype=torch.float64)
+
+    scale = t(1.7)
+    for p in (np.zeros((n, m), bool), pos):
+        assert clip_loss(t(img), t(txt), scale, torch.tensor(p)).item() == pytest.approx(
+            _naive_clip_extra(img, txt, 1.7, p), rel=1e-9)
+    if m > n:  # no positives mask: the extra texts are plain negatives
+        assert clip_loss(t(img), t(txt), scale).item() == pytest.approx(
+            _naive_clip_extra(img, txt, 1.7, np.zeros((n, m), bool)), rel=1e-9)
+        # a hard extra text (a copy of image 0) raises the loss; marked positive it lowers it
+        hard = np.concatenate([txt, img[:1]])
+        marked = np.zeros((n, m + 1), bool)
+        marked[0, m] = True
+        base = clip_loss(t(img), t(txt), scale).item()
+        assert clip_loss(t(img), t(hard), scale).item() > base
+        assert clip_loss(t(img), t(hard), scale, torch.tensor(marked)).item() < clip_loss(
+            t(img), t(hard), scale).item()
+    sig = siglip_loss(t(img), t(txt), scale, t(-2.0), torch.tensor(pos)).item()
+    naive = sum(-math.log(1 / (1 + math.exp(-(1.0 if (i == j or pos[i][j]) else -1.0) * (
+        math.exp(1.7) * float(img[i] @ txt[j]) - 2.0)))) for i in range(n) for j in range(m)) / n
+    assert sig == pytest.approx(naive, rel=1e-9)

@@ -24,10 +24,12 @@ def batch_images(step: int, n_images: int, batch_size: int, seed: int) -> np.nda
     return _permutation(n_images, seed, epoch)[within * batch_size : (within + 1) * batch_size]
 
 
-def batch_captions(step: int, images: np.ndarray, start: np.ndarray, seed: int) -> np.ndarray:
-    """One caption index per image, drawn uniformly among that image's captions."""
+def batch_captions(step: int, images: np.ndarray, start: np.ndarray, seed: int,
+                   stream: int = 1) -> np.ndarray:
+    """One caption index per image, drawn uniformly among that image's captions (``stream``:
+    which random stream of the step draws them; the extra texts use their own)."""
     counts = start[images + 1] - start[images]
-    pick = np.random.default_rng([seed, step, 1]).integers(0, 1 << 30, size=len(images))
+    pick = np.random.default_rng([seed, step, stream]).integers(0, 1 << 30, size=len(images))
     return start[images] + pick % counts
 
 
@@ -51,10 +53,18 @@ def shift_nhwc(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
     return x[b, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
 
 
-def same_caption_mask(caption_ids: np.ndarray) -> torch.Tensor:
-    """(n, n) bool: pairs whose captions are the same text (extra positives)."""
+def same_caption_mask(caption_ids: np.ndarray, others: np.ndarray | None = None) -> torch.Tensor:
+    """(n, n) bool: pairs whose captions are the same text (extra positives); (n, m) against
+    ``others`` (the batch's ids followed by the extra texts' ids) when given."""
     ids = torch.from_numpy(np.asarray(caption_ids))
-    return ids[:, None] == ids[None, :]
+    cols = ids if others is None else torch.from_numpy(np.asarray(others))
+    return ids[:, None] == cols[None, :]
+
+
+def extra_images(step: int, n_images: int, size: int, seed: int) -> np.ndarray:
+    """``size`` training images (uniform, with replacement) whose captions join step ``step``
+    as extra image->text candidates (--extra-texts)."""
+    return np.random.default_rng([seed, step, 4]).integers(0, n_images, size=size)
 
 
 def group_members(groups: np.ndarray) -> list[np.ndarray]:

@@ -16,9 +16,9 @@ from jointspace.errors import BadInputError
 
 # Settings that must match to continue a run; others (e.g. logging cadence) may change.
 _MUST_MATCH = ("data", "init", "split", "loss", "lock", "batch_size", "seed", "captions_per_image",
-               "max_images", "positives", "positive_groups", "augment", "lr", "weight_decay",
-               "warmup", "lr_scales", "recipe_overrides", "val", "val_split", "val_fraction",
-               "val_images", "matryoshka", "precision")
+               "max_images", "positives", "positive_groups", "extra_texts", "augment", "lr",
+               "weight_decay", "warmup", "lr_scales", "recipe_overrides", "val", "val_split",
+               "val_fraction", "val_images", "matryoshka", "precision")
 
 
 def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],

@@ -75,6 +75,11 @@ class TrainConfig:
                                          "id (int >= 0) per training image; images in a batch "
                                          "with the same id count as pairs of each other's "
                                          "captions (e.g. the same objects, other wording).")
+    extra_texts: int = option(0, "Locked text tower: each step also scores the images against "
+                              "the cached caption vectors of this many other training images "
+                              "(extra image->text negatives at almost no cost; with "
+                              "--positive-groups, same-id ones count as pairs). 0: off.",
+                              at_least=0)
     augment: str = option("shift", "'shift' (random translation by up to 1/16 of the side) "
                           "or 'none'.")
     precision: str = option("fp32", "Image tower compute: 'fp32', or 'bf16' autocast (needs "

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from jointspace.train import distributed as D
 from jointspace.train.batches import (
     batch_captions,
     batch_images,
+    extra_images,
     group_members,
     hard_batch,
     same_caption_mask,
@@ -26,6 +27,7 @@ from jointspace.train.batches import (
     shift_offsets,
 )
 from jointspace.train.checkpoint import load_state, save_state
+from jointspace.train.compiled import Compiled
 from jointspace.train.config import TrainConfig, TrainResult
 from jointspace.train.data import (
     PairData,
@@ -36,6 +38,7 @@ from jointspace.train.data import (
 )
 from jointspace.train.logs import RunLog, plot_log, progress_bar, write_report
 from jointspace.train.losses import LOSSES, contrastive_loss, matryoshka_loss
+from jointspace.train.optim import param_groups, schedule
 from jointspace.train.selection import BestKeeper
 from jointspace.train.text_cache import caption_ids, frozen_text_vectors
 from jointspace.train.trainable import Trainable, build_trainable
@@ -77,6 +80,9 @@ def _check(config: TrainConfig) -> None:
         if getattr(config, name) not in allowed:
             raise BadInputError(f"unknown --{name} {getattr(config, name)!r}",
                                 hint=f"use one of {', '.join(allowed)}")
+    if config.extra_texts and config.stream:
+        raise BadInputError("--extra-texts needs in-memory data, not --stream",
+                            hint="drop --stream, or --extra-texts 0")
     if not 0 <= config.val_fraction < 1:
         raise BadInputError(f"--val-fraction must be in [0, 1), got {config.val_fraction}",
                             hint="e.g. --val-fraction 0.05, or 0 for no validation")
@@ -97,8 +103,8 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     total = config.steps or max(1, round(config.epochs * (n // batch)))
     D.broadcast_parameters(s.t.parameters(), d)
     # fused: one kernel for all parameters (same maths as the foreach implementation)
-    optimizer = torch.optim.AdamW(_param_groups(s.t, config), lr=config.lr, fused=True)
-    factor = _schedule(config.warmup, total)
+    optimizer = torch.optim.AdamW(param_groups(s.t, config), lr=config.lr, fused=True)
+    factor = schedule(config.warmup, total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     last = out / "last.pt"
     start = 0
@@ -192,28 +198,6 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
         report=str(report) if report else None, losses=losses)
 
 
-class _Compiled:
-    """``torch.compile(fn)``, or ``fn`` itself for good if compiling fails (inductor needs a
-    working C++ compiler; a machine without one trains eagerly, with a warning)."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn, self.compiled, self.tried = fn, torch.compile(fn), False
-
-    def __call__(self, *args: Any) -> Any:
-        if self.tried:
-            return self.compiled(*args)
-        self.tried = True
-        try:
-            return self.compiled(*args)
-        except Exception as exc:  # noqa: BLE001 - any compile failure: train eagerly instead
-            import warnings
-
-            warnings.warn(f"jointspace: torch.compile failed ({type(exc).__name__}: {exc}); "
-                          "training the image tower eagerly", RuntimeWarning, stacklevel=2)
-            self.compiled = self.fn
-            return self.fn(*args)
-
-
 class _StepFn:
     """One optimisation step on the global batch of ``step`` (this process embeds its slice)."""
 
@@ -226,12 +210,16 @@ class _StepFn:
         self.local = d.local_slice(batch)
         self.bf16 = config.precision == "bf16"
         self.max_shift = 0
+        if config.extra_texts and (s.text is None or config.extra_texts % d.world):
+            raise BadInputError("--extra-texts needs cached text vectors (a locked text tower) "
+                                f"and a multiple of the {d.world} process(es)",
+                                hint="use --lock text and e.g. --extra-texts 1024")
         if isinstance(s.data, PairData):  # else streamed (see streaming.py)
             self.images = torch.from_numpy(s.data.images).permute(0, 2, 3, 1).contiguous()
             self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
         self.members = group_members(s.groups) if s.groups is not None else None
         # compiled once, here: validation and saving keep using the eager tower
-        self.image_features = (_Compiled(s.t.image_features) if config.compile
+        self.image_features = (Compiled(s.t.image_features) if config.compile
                                else s.t.image_features)
         self.params = s.t.parameters()
         self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
@@ -243,16 +231,24 @@ class _StepFn:
             idx = hard_batch(step, idx, self.members, config.hard_fraction, config.seed)
         caps = batch_captions(step, idx, s.data.start, config.seed)
         pixels = self.images[idx[local]]  # (b, h, w, 3) uint8
-        positives = same_caption_mask(s.ids[caps]) if config.positives == "caption" else None
+        more = extra_images(step, len(s.data), config.extra_texts, config.seed)  # (m,)
+        extra = batch_captions(step, more, s.data.start, config.seed, stream=5)
+        texts, images = np.concatenate([caps, extra]), np.concatenate([idx, more])  # (b + m,)
+        positives = (same_caption_mask(s.ids[caps], s.ids[texts])
+                     if config.positives == "caption" else None)
         if s.same is not None:  # the same objects under other captions: pairs too
-            same = same_caption_mask(s.same[idx])
+            same = same_caption_mask(s.same[idx], s.same[images])
             positives = same if positives is None else positives | same
-        return self.optimise(step, pixels, lambda: _text(s, caps[local]), positives)
+        rows = extra[self.d.local_slice(len(extra))]
+        return self.optimise(step, pixels, lambda: _text(s, caps[local]), positives,
+                             (lambda: _text(s, rows)) if len(extra) else None)
 
     def optimise(self, step: int, pixels: torch.Tensor, text: Callable[[], torch.Tensor],
-                 positives: torch.Tensor | None) -> float:
+                 positives: torch.Tensor | None,
+                 extra: Callable[[], torch.Tensor] | None = None) -> float:
         """One update from this process's uint8 (b, h, w, 3) pixels and its text embeddings
-        (``text()``, called after the image tower: the order the forward passes always ran)."""
+        (``text()``, called after the image tower: the order the forward passes always ran);
+        ``extra()``: its part of the --extra-texts, image->text candidates after the batch's."""
         s, config, d, local = self.s, self.config, self.d, self.local
         if self.max_shift:
             offsets = shift_offsets(step, self.batch, self.max_shift, config.seed)
@@ -263,6 +259,8 @@ class _StepFn:
         img = F.normalize(img.float(), dim=-1)  # (b, dim)
         txt = F.normalize(text(), dim=-1)  # (b, dim)
         img_all, txt_all = D.gather_with_grad(img, d), D.gather_with_grad(txt, d)  # (B, dim)
+        if extra is not None:  # (B + m, dim)
+            txt_all = torch.cat([txt_all, D.gather_with_grad(F.normalize(extra(), dim=-1), d)])
         if config.matryoshka:
             loss = matryoshka_loss(config.loss, img_all, txt_all, s.t.logit_scale,
                                    s.t.logit_bias, positives, config.matryoshka)
@@ -372,25 +370,3 @@ def _val_text(s: _Setup, rows: list[int]) -> torch.Tensor:
     if s.text is not None:
         return s.t.text_head(s.text[torch.from_numpy(s.val_ids[rows])])
     return s.t.text_features(s.t.tokenize([s.val.captions[i] for i in rows]))
-
-
-def _param_groups(t: Trainable, config: TrainConfig) -> list[dict]:
-    """AdamW groups: decay on matrices only; lr scaled by the longest matching name prefix."""
-    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
-    for name, p in t.named_trainable().items():
-        prefixes = [k for k in config.lr_scales if name.startswith(k)]
-        scale = config.lr_scales[max(prefixes, key=len)] if prefixes else 1.0
-        groups.setdefault((scale, p.ndim >= 2), []).append(p)
-    return [{"params": ps, "lr": config.lr * scale,
-             "weight_decay": config.weight_decay if decay else 0.0}
-            for (scale, decay), ps in groups.items()]
-
-
-def _schedule(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
