@@ -18,7 +18,7 @@ from jointspace.errors import BadInputError
 _MUST_MATCH = ("data", "init", "split", "loss", "lock", "batch_size", "seed", "captions_per_image",
                "max_images", "positives", "positive_groups", "extra_texts", "augment", "lr",
                "weight_decay", "warmup", "lr_scales", "recipe_overrides", "val", "val_split",
-               "val_fraction", "val_images", "matryoshka", "precision")
+               "val_fraction", "val_images", "matryoshka", "precision", "ema")
 
 
 def save_state(path: Path, step: int, trainable: dict[str, torch.nn.Parameter],

@@ -90,6 +90,9 @@ class TrainConfig:
     matryoshka: list[int] = option(factory=list, help_text="Also train these leading dimensions "
                                    "(e.g. 64,128): nested losses, so truncated vectors work.",
                                    metavar="D1,D2,...")
+    ema: float | None = option(None, "Exponential moving average of the trainable weights with "
+                               "this decay per step (e.g. 0.998): validation, --keep and the "
+                               "saved model use the average.", at_least=0.0, at_most=1.0)
     patience: int | None = option(None, "Early stopping: stop after this many validations "
                                   "without a better validation mean recall.", at_least=1)
     keep: str = option("best", "Weights saved to model/: 'best' (highest validation mean "

@@ -6,6 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ from jointspace.train.data import (
     normalise,
     split_validation,
 )
+from jointspace.train.ema import WeightAverage
 from jointspace.train.logs import RunLog, plot_log, progress_bar, write_report
 from jointspace.train.losses import LOSSES, contrastive_loss, matryoshka_loss
 from jointspace.train.optim import param_groups, schedule
@@ -109,10 +111,13 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
     last = out / "last.pt"
     start = 0
     best = BestKeeper(config.patience)
+    ema = WeightAverage(s.t.named_trainable(), config.ema) if config.ema else None
     if config.resume and last.is_file():
         start, extra = load_state(last, s.t.named_trainable(), optimizer, scheduler,
                                   config.to_dict(), total)
         best.load(extra.get("best"))
+        if ema is not None:
+            ema.load(extra.get("ema"))
     log = RunLog(out / "log.jsonl", enabled=d.main)
     log.write("start", step=start, total_steps=total, images=n, captions=len(s.data.captions),
               distinct_captions=len(s.unique), world=d.world, config=config.to_dict())
@@ -134,12 +139,14 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
 
     def checkpoint() -> None:
         save_state(last, step, s.t.named_trainable(), optimizer, scheduler, config.to_dict(),
-                   total, extra={"best": best.state()})
+                   total, extra={"best": best.state(), "ema": ema and ema.state()})
 
     with progress_bar(config.progress and d.main, total, start) as update:
         while step < total and not stopped:
             t_step = time.perf_counter()
             losses.append(step_fn(step))
+            if ema is not None:
+                ema.update()
             if config.compile and step == start:  # the first call compiled the image tower
                 aside += time.perf_counter() - t_step
                 log.write("compile", step=step, seconds=round(time.perf_counter() - t_step, 2))
@@ -159,9 +166,10 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
             t_aside = time.perf_counter()
             if s.val is not None and (step % config.val_every == 0 or step == total):
                 if d.main:  # validation runs on the first process, which decides to stop
-                    val = validation_metrics(s.t, s.val, lambda rows: _val_text(s, rows))
-                    log.write("val", step=step,
-                              best=best.update(step, val, s.t.named_trainable()), **val)
+                    with ema.applied() if ema else nullcontext():  # --ema: the average is judged
+                        val = validation_metrics(s.t, s.val, lambda rows: _val_text(s, rows))
+                        log.write("val", step=step,
+                                  best=best.update(step, val, s.t.named_trainable()), **val)
                     plot_log(out / "log.jsonl", out / "training.png")
                 stopped = D.from_first(best.should_stop, d)
             if d.main and (step % config.checkpoint_every == 0 or step == total or stopped):
@@ -179,6 +187,8 @@ def _train(config: TrainConfig, d: D.Dist) -> TrainResult:
             checkpoint()
         if config.keep == "best" and best.weights:
             best.restore(s.t.named_trainable())  # model/ holds the best validated weights
+        elif ema is not None:
+            ema.write()  # model/ holds the average
         s.t.save(str(model_dir))
         plot = plot_log(out / "log.jsonl", out / "training.png")
         log.write("end", step=step, train_seconds=round(train_seconds, 2), val=val,
