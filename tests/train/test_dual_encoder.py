@@ -67,3 +67,37 @@ def test_towers_keep_position_and_reject_unknown_kinds(tiny_model):
 
         DualEncoderModel(DualEncoderConfig(text_config=model.config.text_config.to_dict(),
                                            image_tower="resnet"))
+
+
+def test_cnn_head_reads_earlier_stages_only_when_asked(tmp_path, minilm_tokenizer):
+    """``cnn_pool_stages=2``: the head also reads the pooled second-to-last stage; the default
+    keeps the saved layout, so checkpoints written before the option load unchanged."""
+    from transformers import AutoModel
+
+    from jointspace.models.dual_encoder import DualEncoderConfig
+
+    text = {"model_type": "bert", "vocab_size": 30522, "hidden_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    common = dict(text_config=text, image_size=16, cnn_widths=[8, 16], image_hidden=32,
+                  projection_dim=8, cnn_pos_channels=4)
+    plain = DualEncoderModel(DualEncoderConfig(**common)).eval()
+    both = DualEncoderModel(DualEncoderConfig(**common, cnn_pool_stages=2)).eval()
+    side = 4  # 16 px after two stride-2 stages
+    assert plain.vision_model.head[0].in_features == 2 * 16 + 4 * side * side
+    assert both.vision_model.head[0].in_features == 2 * (8 + 16) + 4 * side * side
+    assert plain.state_dict().keys() == both.state_dict().keys()  # only the head is wider
+    pixels = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        head_in = []
+        hook = both.vision_model.head.register_forward_pre_hook(
+            lambda _m, args: head_in.append(args[0]))
+        both.get_image_features(pixels)
+        hook.remove()
+    assert head_in[0].shape == (2, 2 * (8 + 16) + 4 * side * side)
+    save_checkpoint(both, str(tmp_path), minilm_tokenizer)
+    register()
+    loaded = AutoModel.from_pretrained(str(tmp_path))
+    assert loaded.config.cnn_pool_stages == 2
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.get_image_features(pixels),
+                                   both.get_image_features(pixels))
