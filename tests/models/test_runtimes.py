@@ -95,9 +95,10 @@ def test_auto_picks_only_runtimes_meeting_parity_and_remembers(tiny_siglip2_dir,
         assert info["auto"][cpu_signature()]["runtime"] == runtime
         if runtime != "torch":
             assert info["parity"][runtime] >= PARITY[runtime]
-        # every runtime timed met its bar; the pick is the fastest of them
+        # every runtime timed met its bar; the pick is the fastest of them (the manifest rounds
+        # the seconds, so two tiny-model timings can tie there: compare times, not names)
         timed = info["auto"][cpu_signature()]["seconds_per_probe"]
-        assert runtime == min(timed, key=timed.get)
+        assert timed[runtime] == min(timed.values())
         for other in timed:
             assert other == "torch" or info["parity"][other] >= PARITY[other]
     if "bf16" in manifest["image"]["parity"] and not cpu_has_bf16():
