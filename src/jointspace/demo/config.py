@@ -28,8 +28,8 @@ class DemoConfig:
 #   scale, so circles and hexagons stop being confused on seen compositions;
 # - 1,024 extra cached caption vectors per step as image->text negatives ("extra_texts").
 # World seeds 0 / 1 / 2 (test split, demo defaults): see benchmarks/README.md for the table and
-# the ablation (each change alone, 10 and 12 epochs). Training took 223.1 s for seed 0 on a quiet
-# 2-core avx512_bf16 machine, first compile included (12 epochs took 246.7 s: over 240).
+# the ablation (each change alone, 10 and 12 epochs). Training took 223.1 s and 237.1 s for seed 0
+# in two quiet runs on a 2-core avx512_bf16 machine, first compile included (12 epochs: 246.7 s).
 # relu, bf16 autocast + torch.compile of the image tower: bf16 only where the CPU has it natively
 # ("auto"); compile falls back to eager if it fails.
 # Batch 512 + lr 3e-3 was slower and worse; lr 3e-3 at 256 no better. Tried and not adopted
