@@ -103,11 +103,12 @@ class ConvTower(nn.Module):
             cin, side = width, (side + stride - 1) // stride
         self.body = nn.Sequential(*layers)
         n_stages = len(config.cnn_widths)
-        n_pool = max(1, min(getattr(config, "cnn_pool_stages", 1), n_stages))
-        self.pooled = list(range(n_stages - n_pool, n_stages))  # stages whose pools the head reads
+        pooled = range(n_stages - max(1, min(config.cnn_pool_stages, n_stages)), n_stages)
+        # the head reads the pools after these body layers (three a stage: conv, norm, activation)
+        self.pool_after = frozenset(3 * stage + 2 for stage in pooled)
         pos = config.cnn_pos_channels
         self.where = nn.Conv2d(cin, pos, 1) if pos else None
-        pooled_width = sum(2 * config.cnn_widths[i] for i in self.pooled)
+        pooled_width = sum(2 * config.cnn_widths[i] for i in pooled)
         self.head = nn.Sequential(nn.Linear(pooled_width + pos * side * side, config.image_hidden),
                                   act())
 
@@ -115,9 +116,9 @@ class ConvTower(nn.Module):
         # channels-last convolutions run 1.5-2x faster on CPU
         x = pixels.contiguous(memory_format=torch.channels_last)
         parts = []
-        for i, layer in enumerate(self.body):  # three layers a stage: conv, norm, activation
+        for i, layer in enumerate(self.body):
             x = layer(x)  # (n, c, s, s)
-            if i % 3 == 2 and i // 3 in self.pooled:  # earlier stages: small shapes, finer scale
+            if i in self.pool_after:  # earlier stages: small shapes, finer scale
                 parts += [x.mean((2, 3)), x.amax((2, 3))]  # (n, c) each
         if self.where is not None:
             parts.append(self.where(x).contiguous().flatten(1))  # (n, pos * s * s)
