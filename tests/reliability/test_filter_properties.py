@@ -24,7 +24,7 @@ from jointspace.store.filters import MAX_VALUES, OPS, Clause, Filter, parse_filt
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-KEYWORDS = {"and", "in", "not", "true", "false", "null", "none"}
+KEYWORDS = {"and", "or", "in", "not", "true", "false", "null", "none"}  # reserved by the parser
 
 field_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}(\.[A-Za-z_][A-Za-z0-9_]{0,4}){0,2}",
                             fullmatch=True).filter(lambda f: f.split(".")[0].lower() not in KEYWORDS)
