@@ -8,6 +8,7 @@ from jointspace.train.batches import (
     hard_batch,
     same_caption_mask,
     shift_images,
+    shift_nhwc,
     shift_offsets,
 )
 
@@ -45,6 +46,12 @@ def test_shift_matches_a_per_pixel_reference():
                 ref[i, :, r, c] = x[i, :, min(max(r - dy, 0), 7), min(max(c - dx, 0), 8)]
     np.testing.assert_array_equal(got, ref)
     assert np.array_equal(shift_images(x, np.zeros((5, 2), int)).numpy(), x.numpy())
+
+
+def test_shift_of_chosen_rows_is_the_shift_of_their_copy():
+    x = torch.randint(0, 255, (6, 8, 9, 3), dtype=torch.uint8)
+    rows, off = np.array([4, 0, 4]), shift_offsets(3, 3, 2, seed=0)
+    assert torch.equal(shift_nhwc(x, off, rows), shift_nhwc(x[rows], off))
 
 
 def test_same_caption_mask():

@@ -43,14 +43,19 @@ def shift_images(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
     return shift_nhwc(x.permute(0, 2, 3, 1), offsets).permute(0, 3, 1, 2).contiguous()
 
 
-def shift_nhwc(x: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
-    """:func:`shift_images` for channels-last (n, h, w, c) tensors of any dtype (e.g. uint8)."""
-    n, h, w, _ = x.shape
+def shift_nhwc(x: torch.Tensor, offsets: np.ndarray,
+               images: np.ndarray | None = None) -> torch.Tensor:
+    """:func:`shift_images` for channels-last (n, h, w, c) tensors of any dtype (e.g. uint8);
+    ``images``: shift these rows of ``x`` (one gather for both, not a batch copy first)."""
+    _, h, w, c = x.shape
     off = torch.from_numpy(offsets)
+    n = len(off)
     rows = (torch.arange(h)[None, :] - off[:, :1]).clamp(0, h - 1)  # (n, h)
     cols = (torch.arange(w)[None, :] - off[:, 1:]).clamp(0, w - 1)  # (n, w)
-    b = torch.arange(n)[:, None, None]
-    return x[b, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
+    first = torch.arange(n) if images is None else torch.from_numpy(np.asarray(images))
+    # one flat index_select of whole pixels: ~5x faster than 3-tensor advanced indexing
+    pixel = (first[:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]  # (n, h, w)
+    return x.reshape(-1, c).index_select(0, pixel.flatten()).view(n, h, w, c)
 
 
 def same_caption_mask(caption_ids: np.ndarray, others: np.ndarray | None = None) -> torch.Tensor:

@@ -229,8 +229,7 @@ class _StepFn:
             self.max_shift = s.data.images.shape[-1] // 16 if config.augment == "shift" else 0
         self.members = group_members(s.groups) if s.groups is not None else None
         # compiled once, here: validation and saving keep using the eager tower
-        self.image_features = (Compiled(s.t.image_features) if config.compile
-                               else s.t.image_features)
+        self.image_features = Compiled(self._embed) if config.compile else self._embed
         self.params = s.t.parameters()
         self.loss_params = {id(p) for p in (s.t.logit_scale, s.t.logit_bias) if p is not None}
 
@@ -240,7 +239,8 @@ class _StepFn:
         if self.members is not None:
             idx = hard_batch(step, idx, self.members, config.hard_fraction, config.seed)
         caps = batch_captions(step, idx, s.data.start, config.seed)
-        pixels = self.images[idx[local]]  # (b, h, w, 3) uint8
+        pixels = (self.shift(step, self.images, idx[local]) if self.max_shift
+                  else self.images[idx[local]])  # (b, h, w, 3) uint8
         more = extra_images(step, len(s.data), config.extra_texts, config.seed)  # (m,)
         extra = batch_captions(step, more, s.data.start, config.seed, stream=5)
         texts, images = np.concatenate([caps, extra]), np.concatenate([idx, more])  # (b + m,)
@@ -253,17 +253,27 @@ class _StepFn:
         return self.optimise(step, pixels, lambda: _text(s, caps[local]), positives,
                              (lambda: _text(s, rows)) if len(extra) else None)
 
+    def _embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Image tower features of uint8 (b, h, w, 3) pixels, scaled in the same (compiled)
+        region."""
+        x = normalise(pixels.permute(0, 3, 1, 2), self.s.t.processor)  # (b, 3, h, w) chan-last
+        return self.s.t.image_features(x)
+
+    def shift(self, step: int, pixels: torch.Tensor,
+              images: np.ndarray | None = None) -> torch.Tensor:
+        """This process's part of the step's random translation of uint8 (n, h, w, 3) pixels
+        (of rows ``images`` of them when given)."""
+        offsets = shift_offsets(step, self.batch, self.max_shift, self.config.seed)
+        return shift_nhwc(pixels, offsets[self.local], images)
+
     def optimise(self, step: int, pixels: torch.Tensor, text: Callable[[], torch.Tensor],
                  positives: torch.Tensor | None,
                  extra: Callable[[], torch.Tensor] | None = None) -> float:
-        """One update from this process's uint8 (b, h, w, 3) pixels and its text embeddings
-        (``text()``, called after the image tower: the order the forward passes always ran);
+        """One update from this process's uint8 (b, h, w, 3) pixels, already augmented, and its
+        text embeddings (``text()``, called after the image tower: the order the forward passes
+        always ran);
         ``extra()``: its part of the --extra-texts, image->text candidates after the batch's."""
-        s, config, d, local = self.s, self.config, self.d, self.local
-        if self.max_shift:
-            offsets = shift_offsets(step, self.batch, self.max_shift, config.seed)
-            pixels = shift_nhwc(pixels, offsets[local])
-        pixels = normalise(pixels.permute(0, 3, 1, 2), s.t.processor)  # (b, 3, h, w) chan-last
+        s, config, d = self.s, self.config, self.d
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             img = self.image_features(pixels)
         img = F.normalize(img.float(), dim=-1)  # (b, dim)

@@ -164,8 +164,10 @@ def stream_step_fn(s, config, d: D.Dist, optimizer, scheduler, batch: int, start
             if config.positives == "caption":
                 ids = D.gather_with_grad(caption_hashes(captions), d)
                 positives = same_caption_mask(ids.numpy())
-            return self.optimise(step, pixels.permute(0, 2, 3, 1).contiguous(),
-                                 lambda: _batch_text(s.t, captions), positives)
+            pixels = pixels.permute(0, 2, 3, 1).contiguous()  # (b, h, w, 3)
+            if self.max_shift:
+                pixels = self.shift(step, pixels)
+            return self.optimise(step, pixels, lambda: _batch_text(s.t, captions), positives)
 
     return StreamStepFn()
 
