@@ -42,7 +42,7 @@ RECIPE: dict[str, Any] = {
     "loss": "clip",
     "lock": "text",
     "batch_size": 256,
-    "epochs": 11.0,
+    "epochs": 12.0,
     "lr": 2e-3,
     "captions_per_image": 1,
     "max_images": 40_000,
@@ -53,7 +53,10 @@ RECIPE: dict[str, Any] = {
     "compile": True,  # torch.compile the image tower (~12 s once, then ~1.3x a bf16 step)
     "positive_groups": "objects",  # same objects in a batch: positives (worlds/groups.py)
     "extra_texts": 1024,  # captions of 1,024 more images as image->text negatives per step
-    "recipe_overrides": {"cnn_activation": "relu", "cnn_pool_stages": 2},
+    # a 16-channel first stage: its map is the largest (32 x 32), so half the channels make a
+    # step ~1.17x faster, which pays for the 12th epoch
+    "recipe_overrides": {"cnn_activation": "relu", "cnn_pool_stages": 2,
+                         "cnn_widths": [16, 64, 128, 256]},
 }
 
 
