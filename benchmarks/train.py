@@ -4,8 +4,9 @@
                                          [--augment none|shift] [--world DIR] [--images N]
                                          [--cache DIR] [--bf16]
 
-Both sides train the demo recipe (CNN image tower from scratch, locked all-MiniLM-L6-v2 text
-tower with cached caption vectors, CLIP loss, AdamW) on the same pre-decoded world images:
+Both sides train the demo recipe's model (its CNN image tower from scratch, locked
+all-MiniLM-L6-v2 text tower with cached caption vectors, CLIP loss, AdamW) on the same
+pre-decoded world images:
   plain:      index a batch, scale pixels, embed, normalise, symmetric cross-entropy, step
               (fp32, foreach AdamW: what a careful engineer writes first)
   jointspace: train(TrainConfig(...)) — its loop time only (setup, caching and saving excluded):
@@ -17,6 +18,7 @@ ratios, and samples/s as a fraction of the machine's measured peak for the image
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from jointspace.demo.config import RECIPE  # noqa: E402 - after the offline default
 
 
 def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: int,
@@ -36,7 +40,9 @@ def _config(world: Path, cache: Path, out: Path, steps: int, batch: int, seed: i
         seed=seed, log_every=10**9, checkpoint_every=10**9, resume=False, cache_dir=str(cache),
         max_images=int(os.environ.get("BENCH_IMAGES", "0")) or None, val_fraction=0.0,
         progress=False, threads=int(os.environ["BENCH_THREADS"]),
-        precision=precision, compile=compile, recipe_overrides={"cnn_activation": "relu"})
+        precision=precision, compile=compile,
+        recipe_overrides=json.loads(os.environ.get("BENCH_OVERRIDES") or "null")
+        or RECIPE["recipe_overrides"])
 
 
 def _setup(world: Path, cache: Path, seed: int):
@@ -119,6 +125,10 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="also time jointspace with bf16 autocast")
     ap.add_argument("--compile", action="store_true",
                     help="also time bf16 autocast with the image tower torch.compiled")
+    ap.add_argument("--compile-fp32", action="store_true",
+                    help="also time fp32 with the image tower torch.compiled")
+    ap.add_argument("--overrides", default="",
+                    help="model settings as JSON (default: the demo recipe's recipe_overrides)")
     ap.add_argument("--world", type=Path, help="an existing world (default: draw 6000 images)")
     ap.add_argument("--images", type=int, default=0, help="train on the first N images only")
     ap.add_argument("--cache", type=Path, help="image/text cache dir to reuse (default: a temp dir)")
@@ -130,7 +140,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     os.environ["BENCH_IMAGES"] = str(args.images)
+    os.environ["BENCH_OVERRIDES"] = args.overrides
     sides = ["plain", "fp32"] + (["bf16"] if args.bf16 else []) + (
+        ["fp32+compile"] if args.compile_fp32 else []) + (
         ["bf16+compile"] if args.compile else [])
     rates: dict[str, list[float]] = {s: [] for s in sides}
     losses: dict[str, list[float]] = {}

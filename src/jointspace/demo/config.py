@@ -21,22 +21,23 @@ class DemoConfig:
 
 
 # The demo recipe: a CNN image tower from scratch under the locked all-MiniLM-L6-v2 text tower,
-# CLIP loss, batch 256, 11 epochs = 1,716 steps, and three things found for issue 13:
+# CLIP loss, batch 256, 12 epochs = 1,872 steps, and four things found for issue 13:
 # - same-objects positives: images of the same objects under other captions are pairs, not
 #   negatives ("positive_groups": "objects", worlds/groups.py);
 # - a head that also reads the pooled third stage ("cnn_pool_stages": 2): small shapes at a finer
 #   scale, so circles and hexagons stop being confused on seen compositions;
-# - 1,024 extra cached caption vectors per step as image->text negatives ("extra_texts").
+# - 1,024 extra cached caption vectors per step as image->text negatives ("extra_texts");
+# - a 16-channel first stage ("cnn_widths"): ~1.17x a step, spent on a 12th epoch.
 # World seeds 0 / 1 / 2 (test split, demo defaults): see benchmarks/README.md for the table and
-# the ablation (each change alone, 10 and 12 epochs). Training took 223.1 s and 237.1 s for seed 0
-# in two quiet runs on a 2-core avx512_bf16 machine, first compile included (12 epochs: 246.7 s).
+# the ablation (each change alone, 10 to 13 epochs, both first-stage widths). Training times for
+# seed 0 on a quiet 2-core avx512_bf16 machine, first compile included, are in the README.
 # relu, bf16 autocast + torch.compile of the image tower: bf16 only where the CPU has it natively
 # ("auto"); compile falls back to eager if it fails.
 # Batch 512 + lr 3e-3 was slower and worse; lr 3e-3 at 256 no better. Tried and not adopted
 # (benchmarks/README.md): a 10x faster learnt temperature, an MLP text head, same-colour
 # hard-negative batches ("hard_groups": "colour"), the positives at 9 epochs alone or with a 5x5
-# stem, keeping the last weights instead of the best validated. Caching the 40k caption vectors
-# adds ~47 s.
+# stem, keeping the last weights instead of the best validated, counterfactual (NegCLIP-style)
+# negative captions. Caching the 40k caption vectors adds ~47 s.
 RECIPE: dict[str, Any] = {
     "init": "recipe:cnn-minilm",
     "loss": "clip",
