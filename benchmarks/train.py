@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/train.py [--steps 60] [--batch 256] [--rounds 3] [--threads 2]
                                          [--augment none|shift] [--world DIR] [--images N]
-                                         [--cache DIR] [--bf16]
+                                         [--cache DIR] [--bf16] [--compile] [--compile-fp32]
+                                         [--overrides JSON]
 
 Both sides train the demo recipe's model (its CNN image tower from scratch, locked
 all-MiniLM-L6-v2 text tower with cached caption vectors, CLIP loss, AdamW) on the same
