@@ -116,6 +116,16 @@ def peak_flops(dtype_name: str = "float32", n: int = 2048, reps: int = 6) -> flo
     return 2 * n**3 / best
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('expected a JSON object, e.g. {"cnn_widths": [16, 64]}')
+    return value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=60)
@@ -128,8 +138,9 @@ def main() -> None:
                     help="also time bf16 autocast with the image tower torch.compiled")
     ap.add_argument("--compile-fp32", action="store_true",
                     help="also time fp32 with the image tower torch.compiled")
-    ap.add_argument("--overrides", default="",
-                    help="model settings as JSON (default: the demo recipe's recipe_overrides)")
+    ap.add_argument("--overrides", type=_json_object, default=None,
+                    help="model settings as a JSON object (default: the demo recipe's "
+                         "recipe_overrides)")
     ap.add_argument("--world", type=Path, help="an existing world (default: draw 6000 images)")
     ap.add_argument("--images", type=int, default=0, help="train on the first N images only")
     ap.add_argument("--cache", type=Path, help="image/text cache dir to reuse (default: a temp dir)")
@@ -141,7 +152,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     os.environ["BENCH_IMAGES"] = str(args.images)
-    os.environ["BENCH_OVERRIDES"] = args.overrides
+    os.environ["BENCH_OVERRIDES"] = json.dumps(args.overrides) if args.overrides else ""
     sides = ["plain", "fp32"] + (["bf16"] if args.bf16 else []) + (
         ["fp32+compile"] if args.compile_fp32 else []) + (
         ["bf16+compile"] if args.compile else [])
