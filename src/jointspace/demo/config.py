@@ -51,7 +51,7 @@ RECIPE: dict[str, Any] = {
     "val_every": 100,
     "fast_text": True,  # bf16 caption caching: ~1.6x faster, cos > 0.9999 to fp32
     "precision": "auto",  # bf16 autocast where the CPU computes bf16 natively, else fp32
-    "compile": True,  # torch.compile the image tower (~18-20 s once, then ~1.3x a bf16 step)
+    "compile": True,  # torch.compile the image tower (~18-26 s once, then ~1.3-1.5x a bf16 step)
     "positive_groups": "objects",  # same objects in a batch: positives (worlds/groups.py)
     "extra_texts": 1024,  # captions of 1,024 more images as image->text negatives per step
     # a 16-channel first stage: its map is the largest (32 x 32), so half the channels make a
