@@ -8,6 +8,10 @@ vectors): p99 latency 796 ms with active waiting vs 48 ms with passive waiting, 
 
 So ``configure_process()`` (called by the CLI and the service before torch loads) makes waiting
 passive unless the user set OMP_WAIT_POLICY, and leaves both libraries all cores.
+Training is the other way round: thousands of short parallel regions back to back, each paying a
+wake-up when waiting is passive (the demo recipe: 2,280-2,430 vs 2,720-2,730 samples/s with
+libgomp's default spin-then-sleep). ``prefer_throughput()``, called first by ``train`` and
+``demo``, gives such batch commands the default back.
 JOINTSPACE_TORCH_THREADS / JOINTSPACE_FAISS_THREADS override the thread counts.
 """
 
@@ -19,6 +23,7 @@ import threading
 
 _DONE: set[str] = set()
 _LOCK = threading.Lock()
+_PASSIVE_SET_HERE = False  # configure_process() chose OMP_WAIT_POLICY, not the user
 
 
 def _env_int(name: str) -> int | None:
@@ -26,10 +31,25 @@ def _env_int(name: str) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def _openmp_loaded() -> bool:
+    return "torch" in sys.modules or "faiss" in sys.modules
+
+
 def configure_process() -> None:
     """Make OpenMP wait passively; must run before torch or faiss is imported to take effect."""
-    if "torch" not in sys.modules and "faiss" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    global _PASSIVE_SET_HERE
+    if not _openmp_loaded() and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        _PASSIVE_SET_HERE = True
+
+
+def prefer_throughput() -> None:
+    """Undo configure_process()'s passive waiting for a batch job (training), before torch loads;
+    a policy the user set is kept."""
+    global _PASSIVE_SET_HERE
+    if _PASSIVE_SET_HERE and not _openmp_loaded():
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        _PASSIVE_SET_HERE = False
 
 
 def configure_faiss() -> None:

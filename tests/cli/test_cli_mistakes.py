@@ -196,6 +196,15 @@ def test_demo_refuses_unknown_settings_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("setting", ["epochs=-1", "ema=1.5", "batch_size=0"])
+def test_demo_refuses_out_of_range_settings_before_any_work(tmp_path, capsys, setting):
+    with pytest.raises(SystemExit) as exc:
+        run_app(app, ["demo", "--workdir", str(tmp_path / "d"), "--set", setting, "--json"])
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert exc.value.code == 1 and setting.split("=")[0] in message and "must be" in message
+    assert not (tmp_path / "d").exists()
+
+
 def test_a_real_bug_shows_its_traceback_and_how_to_report_it(capsys):
     with pytest.raises(SystemExit) as exc:
         run_app(_app_raising(ZeroDivisionError("boom")), ["go"])

@@ -57,3 +57,17 @@ def test_train_command_json(small_world, tiny_checkpoint, tmp_path):
     data = json.loads(res.stdout.strip().splitlines()[-1])
     assert data["steps"] == 3 and data["model_dir"] == str(out / "model")
     assert (out / "model" / "config.json").is_file() and (out / "report.html").is_file()
+
+
+def test_the_python_api_checks_the_same_ranges_as_the_command_line(tmp_path):
+    from jointspace.train import train
+    from jointspace.train.config import out_of_range
+
+    assert out_of_range({"epochs": 2.0, "ema": 0.99, "batch_size": 8, "steps": None}) is None
+    assert out_of_range({"resume": False, "progress": True}) is None  # flags have no range
+    assert "batch_size must be >= 1" in out_of_range({"batch_size": 0})
+    assert "ema must be" in out_of_range({"ema": 1.5})
+    out = tmp_path / "out"
+    with pytest.raises(BadInputError, match="epochs must be"):
+        train(TrainConfig(data=str(tmp_path / "pairs.jsonl"), out=str(out), epochs=-1))
+    assert not out.exists()  # refused before any work

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jointspace.cli.render import JSON_OPTION, console, emit, err_console
+from jointspace.runtime import prefer_throughput
 
 _WORLD_OUT = typer.Option(..., "--out", "-o", help="Output directory.")
 
@@ -93,6 +94,7 @@ def _train_command():
 
     def train(**values) -> None:
         """Contrastive training (CLIP or SigLIP loss); the result loads anywhere as hf:OUT/model."""
+        prefer_throughput()  # before torch loads
         from jointspace.train.launch import Launch, run_torchrun
         from jointspace.train.options import config_argv, config_from_values
 
@@ -150,6 +152,7 @@ def demo(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Offline end to end: world -> train -> index -> queries -> metrics -> HTML report."""
+    prefer_throughput()  # before torch loads: training dominates the demo
     from jointspace.demo import DemoConfig, run_demo
     from jointspace.train.options import parse_overrides
 
@@ -167,13 +170,15 @@ def _check_train_settings(overrides: dict) -> None:
     import dataclasses
 
     from jointspace.errors import BadInputError
-    from jointspace.train.config import TrainConfig
+    from jointspace.train.config import TrainConfig, out_of_range
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise BadInputError(f"unknown training setting(s) {', '.join(unknown)} in --set",
                             hint=f"use TrainConfig fields: {', '.join(sorted(known))}")
+    if (problem := out_of_range(overrides)) is not None:
+        raise BadInputError(f"--set {problem}", hint="see `jointspace train --help` for ranges")
 
 
 def _render_demo(d: dict) -> None:

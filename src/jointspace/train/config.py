@@ -7,7 +7,7 @@ the one source of truth for ``jointspace train``, ``python -m jointspace.train``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -122,6 +122,23 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def out_of_range(values: dict[str, Any]) -> str | None:
+    """The first setting in ``values`` outside its option's bounds, as a message; ``None`` if all
+    are within them (the CLI checks its flags the same way; this covers the Python API and
+    ``demo --set``)."""
+    for f in fields(TrainConfig):
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        value = values.get(f.name)
+        if (lo is None and hi is None) or isinstance(value, bool) or \
+                not isinstance(value, int | float):
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = " and ".join(b for b in (lo is not None and f">= {lo}",
+                                              hi is not None and f"<= {hi}") if b)
+            return f"{f.name} must be {bounds}, not {value}"
+    return None
 
 
 @dataclass

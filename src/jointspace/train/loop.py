@@ -29,7 +29,7 @@ from jointspace.train.batches import (
 )
 from jointspace.train.checkpoint import load_state, save_state
 from jointspace.train.compiled import Compiled
-from jointspace.train.config import TrainConfig, TrainResult
+from jointspace.train.config import TrainConfig, TrainResult, out_of_range
 from jointspace.train.data import (
     PairData,
     held_out_mask,
@@ -82,6 +82,8 @@ def _check(config: TrainConfig) -> None:
         if getattr(config, name) not in allowed:
             raise BadInputError(f"unknown --{name} {getattr(config, name)!r}",
                                 hint=f"use one of {', '.join(allowed)}")
+    if (problem := out_of_range(config.to_dict())) is not None:
+        raise BadInputError(problem, hint="see `jointspace train --help` for each setting's range")
     if config.extra_texts and config.stream:
         raise BadInputError("--extra-texts needs in-memory data, not --stream",
                             hint="drop --stream, or --extra-texts 0")
