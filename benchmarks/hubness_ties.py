@@ -48,9 +48,9 @@ def named_objects(caption: str) -> set[tuple[str | None, str]]:
     return named
 
 
-def fits(named: set[tuple[str | None, str]], objects: list[dict]) -> bool:
-    pairs = {(o["colour"], o["shape"]) for o in objects}
-    shapes = {o["shape"] for o in objects}
+def fits(named: set[tuple[str | None, str]], pairs: set[tuple[str, str]]) -> bool:
+    """Whether an image holding the (colour, shape) ``pairs`` has every named object."""
+    shapes = {s for _, s in pairs}
     return all((c, s) in pairs if c else s in shapes for c, s in named)
 
 
@@ -58,7 +58,9 @@ def tie_stats(rows: list[dict], captions: list[str], text_image: np.ndarray,
               t2i: np.ndarray) -> dict[str, float]:
     """``t2i``: (captions, images) scores; ``text_image``: each caption's own image row."""
     top = t2i.argmax(1)
-    fitting = [np.array([fits(named_objects(c), r["objects"]) for r in rows]) for c in captions]
+    held = [{(o["colour"], o["shape"]) for o in r["objects"]} for r in rows]  # once per image
+    fitting = [np.array([fits(named, pairs) for pairs in held])
+               for named in map(named_objects, captions)]  # each caption parsed once
     n_fit = np.array([f.sum() for f in fitting])
     miss = top != text_image
     tie = np.array([f[t] for f, t in zip(fitting, top, strict=True)]) & miss
