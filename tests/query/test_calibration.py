@@ -63,3 +63,48 @@ def test_fit_kind_without_matches_uses_the_null_bound():
     cal = Calibration({"image": with_matches})
     rel = cal.relevance(np.array([0.0, with_matches.cut, 8.0]), np.array(["image"] * 3))
     assert rel[0] < 0.05 and abs(rel[1] - 0.5) < 1e-9 and rel[2] > 0.8
+
+
+def test_a_write_through_the_collection_stores_the_refreshed_state(vector_collection):
+    """Read-only searches (the CLI's) can only use state that writes keep current on disk."""
+    from jointspace.query import Collection
+    from jointspace.query.derived import MODALITY
+
+    items, table, rng = captioned(n=100)
+    more = {f"note {j}": _unit(rng.standard_normal(32)) for j in range(30)}
+    col = vector_collection(items, {**table, **more})
+    col.calibrate()
+    col.build_query_bank(vectors=np.stack(list(table.values()))[:50])
+    col.quality_info()  # stores the modality statistics
+    before = {name: col.store.read_state(name).seq for name in (MODALITY, "hubness.text")}
+
+    col.add_texts(list(more))  # 100 -> 130 items: the calibration is stale by 30 %
+    seq = col.store.seq()
+    assert all(seq > at for at in before.values())
+    for name in (MODALITY, "hubness.text"):
+        assert col.store.read_state(name).seq == seq, name
+    assert Calibration.from_bytes(col.store.read_state("calibration").data).count == 130
+
+    reader = Collection.open(col.path, readonly=True, embedder=col.embedder)
+    try:
+        assert reader._derived.get("hubness.text", lambda b: b)[1] == seq
+        assert reader.calibration().count == 130
+        assert reader._derived.modality().count["text"] == 30
+    finally:
+        reader.close()
+    removed = col.remove(list(range(1, 41)))  # 130 -> 90: refitted again
+    assert removed == 40
+    assert Calibration.from_bytes(col.store.read_state("calibration").data).count == 90
+    assert col.store.read_state("hubness.text").seq == col.store.seq()
+
+
+def test_hits_carry_the_calibrated_relevance_once_there_is_a_calibration(vector_collection):
+    items, table, _ = captioned(n=100)
+    col = vector_collection(items, table)
+    assert all(h.relevance is None for h in col.search("caption 3", k=5))  # not calibrated
+    col.calibrate()
+    for hits in (col.search("caption 3", k=5), col.search("caption 3", k=5, min_score=-1.0)):
+        assert hits[0].id == 4 and hits[0].relevance > 0.5
+        rel = [h.relevance for h in hits]
+        assert rel == sorted(rel, reverse=True) and rel[-1] < rel[0]
+    assert all(h.relevance is None for h in col.search(item_id=4, k=5))  # an image query

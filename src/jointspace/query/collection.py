@@ -152,6 +152,8 @@ class Collection(QualityMethods):
             if report.added or report.updated:
                 record_runtimes(self.store, self.runtime, self.embedder.runtimes)
             self.store.save_index()
+        if report.added or report.updated or report.removed:
+            self.refresh_quality_state()
         return report
 
     def add_texts(self, texts: Sequence[str], *, ids: Sequence[str] | None = None,
@@ -196,6 +198,8 @@ class Collection(QualityMethods):
             exclusions.record(self.store, existing)
             self.store.write(WriteBatch(deletes=existing))
             self.store.save_index()
+        if existing:
+            self.refresh_quality_state()
         return len(existing)
 
     def annotate(self, updates: Mapping[int, Mapping[str, Any]], *,
@@ -286,14 +290,35 @@ class Collection(QualityMethods):
         if kind is not None:
             opts.balance = False  # one kind asked for: nothing to balance
         if hubness or min_score is not None or (opts.balance is not False and self._mixed()):
-            calibration = self.calibration() if min_score == "auto" else None
+            calibration = (self.calibration() if min_score == "auto" else
+                           self._stored_calibration() if modality == "text" else None)
             found = ranked_candidates(self.store, self._derived, vector, modality, want, flt,
                                       opts, calibration)
             found = [f for f in found if f[0] != exclude][offset : offset + k]
             return self._hits([(i, s) for i, s, _ in found], [r for _, _, r in found])
         pairs = self.store.search(vector[None, :], want, flt)[0]
         pairs = [(i, s) for i, s in pairs if i != exclude][offset : offset + k]
-        return self._hits(pairs)
+        hits = self._hits(pairs)
+        if modality == "text":  # the cut-offs are fitted for text queries
+            self._add_relevance(hits)
+        return hits
+
+    def _stored_calibration(self):
+        """The calibration as stored (no refit), or None: it gives hits their relevance."""
+        from jointspace.query.calibration import Calibration
+        from jointspace.query.quality_setup import CALIBRATION
+
+        return self._derived.get(CALIBRATION, Calibration.from_bytes)[0]
+
+    def _add_relevance(self, hits: list[Hit]) -> None:
+        """Calibrated relevance on plain hits, when the collection has a calibration."""
+        cal = self._stored_calibration()
+        if cal is None or not hits:
+            return
+        relevance = cal.relevance(np.array([h.score for h in hits]),
+                                  np.array([h.kind for h in hits]))
+        for hit, rel in zip(hits, relevance, strict=True):
+            hit.relevance = float(rel)
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored unit vector of an item."""

@@ -69,6 +69,24 @@ class QualityMethods:
             self._derived.put(CALIBRATION, cal, cal.to_bytes(), self.store.seq())
         return cal
 
+    def refresh_quality_state(self) -> None:
+        """Bring the stored modality statistics, query banks and calibration (those the
+        collection has) up to date after a write, so read-only searches find them current
+        instead of redoing the update in memory on every query."""
+        from jointspace.query.calibration import Calibration
+        from jointspace.query.derived import MODALITY
+        from jointspace.query.modality import ModalityStats
+        from jointspace.query.quality_setup import CALIBRATION
+
+        if getattr(self.store, "readonly", False):
+            return
+        if self._derived.get(MODALITY, ModalityStats.from_bytes)[0] is not None:
+            self._derived.modality()
+        for modality in ("text", "image"):
+            self._derived.hubness(modality)  # None, and nothing done, without a bank
+        if self._derived.get(CALIBRATION, Calibration.from_bytes)[0] is not None:
+            self.calibration()  # refits only when the collection grew or shrank by 10 %
+
     def quality_info(self) -> dict[str, Any]:
         """The modality gap, query banks and calibration, as ``info`` reports them."""
         from jointspace.query.calibration import Calibration
