@@ -57,10 +57,18 @@ def test_classify_collection_transductive_and_zpe(tmp_path):
                           "-t", "a photo of {}.", "--json").stdout)
     assert tags["tagged"] == 6 and tags["transductive"]["k"] == 2
     assert len(tags["template_weights"]) == 2
+    text = run("classify", "-c", col, "--labels", "red,green", "--prompt-weights", "zpe",
+               "-t", "{}", "-t", "a photo of {}.").stdout
+    assert "ZPE template weights" in text and "a photo of {}." in text
     preds = json.loads(run("classify", photos / "2.png", "-c", col, "--labels", "red,green",
                            "--transductive", "--propagation-k", "2", "--json").stdout)
     first = preds["predictions"][0]
     assert first["label"] in ("red", "green") and len(first["top"]) == 2 and not preds["errors"]
+    for extra in ((), ("--transductive", "--propagation-k", "2")):  # weights from the collection
+        one = json.loads(run("classify", photos / "2.png", "-c", col, "--labels", "red,green",
+                             "--prompt-weights", "zpe", "-t", "{}", "-t", "a photo of {}.",
+                             *extra, "--json").stdout)
+        assert one["template_weights"] == tags["template_weights"], extra
     bad = json.loads(run("classify", "-c", col, "--labels", "a,b", "--prompt-weights", "best",
                          "--json", ok=False).stdout)
     assert "zpe" in bad["error"]["hint"]
@@ -81,3 +89,28 @@ def test_evaluate_zeroshot_reports_method_beside_plain(tmp_path):
     assert len(report["details"]["template_weights"]) == 2
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "Template weights (ZPE)" in html and "a photo of {}." in html
+    assert "Ablation: plain vs method" in html
+    methods = {r["method"] for r in report["details"]["ablation"]}
+    assert methods == {r["method"] for r in out["ablation"]} == {"ZPE", "ZLaP", "ZPE + ZLaP"}
+    text = run("evaluate", "zeroshot", root, "-m", "hash:32", "--transductive",
+               "--propagation-k", "2", "-t", "{}", "-o", tmp_path / "rep2").stdout
+    assert "Ablation: plain vs method" in text and "ZLaP" in text and "ZPE" not in text
+
+
+def test_classify_files_with_zpe_shows_the_weights_and_refuses_one_file(tmp_path):
+    photos = _photos(tmp_path / "p")
+    files = sorted(photos.glob("*.png"))
+    args = ("--labels", "red,green", "-m", "hash:64", "--prompt-weights", "zpe", "-t", "{}",
+            "-t", "a photo of {}.")
+    out = json.loads(run("classify", *files, *args, "--json").stdout)
+    weights = out["template_weights"]
+    assert out["prompt_weights"] == "zpe" and len(out["predictions"]) == len(files)
+    assert sorted(w["template"] for w in weights) == ["a photo of {}.", "{}"]
+    assert abs(sum(w["weight"] for w in weights) - 1) < 1e-5
+    text = run("classify", *files, *args).stdout
+    assert "ZPE template weights" in text and "a photo of {}." in text
+    plain = json.loads(run("classify", *files, "--labels", "red,green", "-m", "hash:64",
+                           "--json").stdout)
+    assert plain["prompt_weights"] == "equal" and "template_weights" not in plain
+    one = run("classify", files[0], *args, ok=False)
+    assert "one image" in one.stderr and "hint:" in one.stderr and "Traceback" not in one.stderr

@@ -101,6 +101,21 @@ def test_unreadable_files_are_in_the_summary(tmp_path, tiny_pairs):
     assert "1 file(s) could not be read" in p.stderr and "broken.png" in p.stderr
 
 
+def test_hubness_ablation_is_in_the_terminal_summary(tmp_path, tiny_pairs):
+    """--hubness: plain vs method per direction and the skewness before/after are printed, not
+    only written to report.html (the summary's --json carries the same rows)."""
+    args = ("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val", "--hubness",
+            "qbnorm", "--bank", tiny_pairs, "--bank-split", "train")
+    rows = json.loads(run(*args, "-o", tmp_path / "a", "--json").stdout)["ablation"]
+    assert {"t2i_R@1", "i2t_R@1", "t2i skew@10", "i2t skew@10"} <= {r["metric"] for r in rows}
+    text = run(*args, "-o", tmp_path / "b").stdout
+    assert "Ablation: plain vs method" in text and "hubness qbnorm" in text
+    assert "t2i skew@10" in text and "i2t_R@1" in text
+    plain = run("evaluate", "retrieval", tiny_pairs, "-m", "hash:64", "--split", "val", "-o",
+                tmp_path / "c").stdout
+    assert "Ablation" not in plain
+
+
 def test_an_evaluation_that_reads_no_file_is_an_error(tmp_path, monkeypatch):
     """Relative paths resolve against the CSV's folder; when none resolves, no 0.0 top-1."""
     data = tmp_path / "data"

@@ -51,6 +51,28 @@ def test_html_has_plots_and_thumbnails(zs_report, tmp_path):
     assert j.is_file() and h.read_text().startswith("<!doctype html>")
 
 
+def test_zeroshot_html_has_the_ablation_table(tmp_path):
+    from PIL import Image
+
+    from jointspace.zeroshot.propagation import PropagationSettings
+
+    for c, rgb in {"red": (255, 0, 0), "blue": (0, 0, 255)}.items():
+        (tmp_path / "ds" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), tuple(v // (i + 1) for v in rgb)).save(
+                tmp_path / "ds" / c / f"{i}.png")
+    rep = evaluate_zeroshot(load_labeled_images(tmp_path / "ds"), load_embedder("hash:64"),
+                            templates=["{}", "a photo of {}."], prompt_weights="zpe",
+                            transductive=PropagationSettings(k=2))
+    page = render_html(rep)
+    assert "Ablation: plain vs method" in page
+    assert all(f"<td>{m}</td>" in page for m in ("ZPE", "ZLaP", "ZPE + ZLaP"))
+    saved = json.loads(rep.save(tmp_path / "report.json").read_text())
+    assert len(saved["details"]["ablation"]) == 9  # 3 variants x top1, top5, per-class recall
+    assert "Ablation" not in render_html(evaluate_zeroshot(load_labeled_images(tmp_path / "ds"),
+                                                           load_embedder("hash:64")))
+
+
 def test_compare_marks_the_best():
     a = EvalReport("beir", "m1", "d", "h" * 64, {"retriever": "dense"}, {"ndcg@10": 0.5})
     b = EvalReport("beir", "m2", "d", "h" * 64, {"retriever": "bm25"}, {"ndcg@10": 0.7})

@@ -12,6 +12,7 @@ from jointspace.models import l2_normalize, load_embedder
 from jointspace.zeroshot.classifier import (
     build_classifier,
     classify,
+    classify_set,
     load_descriptions,
     predict_top,
 )
@@ -83,3 +84,22 @@ def test_evaluate_zeroshot_with_tiny_clip(colour_folder, tiny_clip_dir):
     assert len(ex["hits"]) + len(ex["misses"]) > 0
     preds = classify([data.paths[0]], data.classes, model)
     assert preds[0].label in data.classes
+
+
+def test_classify_set_returns_the_zpe_weights_and_one_image_is_refused(hash_model,
+                                                                       colour_folder):
+    """ZPE subtracts each template's mean logit over the images: with one image every template
+    scores 0 and gets the same weight, so a single image is a usage mistake, not a silent no-op."""
+    files = sorted(colour_folder.rglob("*.png"))
+    templates = ["a photo of {}.", "{}", "{} zzz"]
+    preds, clf = classify_set(files, ["red", "green", "blue"], hash_model, templates=templates,
+                              prompt_weights="zpe", k=2)
+    assert len(preds) == len(files) and clf.template_weights is not None
+    assert abs(float(clf.template_weights.sum()) - 1) < 1e-6
+    assert [p.label for p in preds] == [p.label for p in classify(
+        files, ["red", "green", "blue"], hash_model, templates=templates, prompt_weights="zpe",
+        k=2)]
+    with pytest.raises(BadInputError, match="one image") as err:
+        classify(files[:1], ["red", "green"], hash_model, templates=templates,
+                 prompt_weights="zpe")
+    assert "-c NAME --prompt-weights zpe" in (err.value.hint or "")

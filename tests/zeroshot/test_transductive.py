@@ -9,7 +9,7 @@ from jointspace.models import load_embedder
 from jointspace.query import Collection
 from jointspace.zeroshot.classifier import build_classifier
 from jointspace.zeroshot.datasets import load_labeled_images
-from jointspace.zeroshot.evaluate import evaluate_zeroshot
+from jointspace.zeroshot.evaluate import ablation_variants, evaluate_zeroshot
 from jointspace.zeroshot.propagation import PropagationSettings, inductive_scores, propagate
 from jointspace.zeroshot.tagging import classify_with_collection, tag_collection
 from jointspace.zeroshot.transductive import GRAPH_STATE, StoredGraph, class_scores
@@ -29,6 +29,39 @@ def test_evaluate_reports_method_and_plain_side_by_side(colour_folder):
     assert len(weights) == 3 and abs(sum(w["weight"] for w in weights) - 1) < 1e-5
     plain = evaluate_zeroshot(data, model, templates=["a photo of {}.", "{}", "{} zzz"])
     assert plain.metrics["top1"] == rep.metrics["plain_top1"] and "plain_top1" not in plain.metrics
+
+
+def test_ablation_variants_are_the_requested_methods_alone_then_together():
+    def names(pw, tr):
+        return [v[0] for v in ablation_variants(pw, tr)]
+
+    assert names(None, None) == names("equal", None) == []
+    assert names("zpe", None) == ["ZPE"] and names("equal", SETTINGS) == ["ZLaP"]
+    assert names("zpe", SETTINGS) == ["ZPE", "ZLaP", "ZPE + ZLaP"]
+    assert ablation_variants("zpe", SETTINGS)[-1][1:] == ("zpe", SETTINGS)  # the full method
+
+
+def test_ablation_rows_match_separate_runs_on_the_same_data(colour_folder):
+    """Each method alone and both together, plain beside them: the numbers separate
+    evaluations give (same vectors, so equal, not merely close)."""
+    data, model = load_labeled_images(colour_folder), load_embedder("hash:64")
+    templates = ["a photo of {}.", "{}", "{} zzz"]
+
+    def run(**kw):
+        return evaluate_zeroshot(data, model, templates=templates, **kw)
+
+    both = run(prompt_weights="zpe", transductive=SETTINGS)
+    rows = {(r["method"], r["metric"]): r for r in both.details["ablation"]}
+    assert {m for m, _ in rows} == {"ZPE", "ZLaP", "ZPE + ZLaP"}
+    plain = run()
+    assert plain.details["ablation"] == []
+    for method, alone in (("ZPE", run(prompt_weights="zpe")), ("ZLaP", run(transductive=SETTINGS)),
+                          ("ZPE + ZLaP", both)):
+        for metric in ("top1", "top5", "mean_per_class_recall"):
+            assert rows[method, metric]["plain"] == plain.metrics[metric]
+            assert rows[method, metric]["with_method"] == alone.metrics[metric]
+    only_zlap = run(transductive=SETTINGS).details["ablation"]
+    assert {r["method"] for r in only_zlap} == {"ZLaP"}
 
 
 def test_tag_collection_propagates_and_stores_the_graph(tmp_path, colour_folder):

@@ -6,11 +6,14 @@ import re
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, console, emit, err_console
+from jointspace.cli.evaluate_render import (
+    render_compare,
+    render_predictions,
+    render_summary,
+    render_tags,
+)
+from jointspace.cli.render import JSON_OPTION, RUNTIME_OPTION, emit, err_console
 
 MODEL_OPTION = typer.Option(..., "--model", "-m", help="Model name, e.g. hf:DIR or sbert:NAME.")
 OUT_OPTION = typer.Option(None, "--out", "-o",
@@ -63,8 +66,9 @@ def zeroshot(
 ) -> None:
     """Zero-shot classification: top-1, top-5, mean per-class recall, confusion matrix.
 
-    With --transductive or --prompt-weights zpe the plain classifier's metrics are reported
-    beside the method's (plain_top1, ...), from the same image vectors."""
+    With --transductive and/or --prompt-weights zpe the plain classifier's metrics are reported
+    beside the method's (plain_top1, ...), and an ablation table has plain vs each method alone
+    and together, all from the same image vectors."""
     from jointspace.models import load_embedder
     from jointspace.zeroshot.classifier import load_descriptions
     from jointspace.zeroshot.datasets import load_labeled_images
@@ -191,7 +195,7 @@ def compare(
     from jointspace.evaluate.report import load_report
 
     emit(compare_reports([load_report(p) for p in reports], all_metrics=all_metrics), as_json,
-         _render_compare)
+         render_compare)
 
 
 def classify(
@@ -233,7 +237,7 @@ def classify(
             report = tag_collection(col, names, templates=_templates(templates), top_k=k,
                                     field=field, prompt_weights=weighting,
                                     transductive=propagation)
-        emit(report.to_dict() | {"collection": str(collection)}, as_json, _render_tags)
+        emit(report.to_dict() | {"collection": str(collection)}, as_json, render_tags)
         return
     if not images or (model is None and collection is None):
         raise BadInputError("give image files and --model, or --collection",
@@ -252,23 +256,26 @@ def classify(
                             f"({errors[0]['path']}: {errors[0]['reason']})",
                             hint="pass image files (jpg, png, webp, ...)")
     pictures = [im for _, im in loaded]
-    if collection is not None:  # the collection's model; inductive against its graph
+    from jointspace.zeroshot.classifier import classify_set, template_weight_table
+
+    if collection is not None:  # the collection's model and images; inductive against its graph
         from jointspace.query import Collection
-        from jointspace.zeroshot.tagging import classify_with_collection
+        from jointspace.zeroshot.tagging import classify_set_with_collection
 
         with Collection.open(collection, model=model, runtime=runtime) as col:
-            preds = classify_with_collection(col, pictures, names,
-                                             templates=_templates(templates), k=k,
-                                             prompt_weights=weighting, transductive=propagation)
+            preds, used = classify_set_with_collection(
+                col, pictures, names, templates=_templates(templates), k=k,
+                prompt_weights=weighting, transductive=propagation)
     else:
-        from jointspace.zeroshot.classifier import classify as run_classify
-
-        preds = run_classify(pictures, names, load_embedder(model, runtime=runtime),
-                             templates=_templates(templates), k=k, prompt_weights=weighting,
-                             transductive=propagation)
-    emit({"predictions": [{"path": str(p)} | pr.to_dict()
-                          for (p, _), pr in zip(loaded, preds, strict=True)], "errors": errors},
-         as_json, _render_predictions)
+        preds, used = classify_set(pictures, names, load_embedder(model, runtime=runtime),
+                                   templates=_templates(templates), k=k,
+                                   prompt_weights=weighting, transductive=propagation)
+    result = {"predictions": [{"path": str(p)} | pr.to_dict()
+                              for (p, _), pr in zip(loaded, preds, strict=True)],
+              "errors": errors, "prompt_weights": weighting or "equal"}
+    if weighting:
+        result["template_weights"] = template_weight_table(used)
+    emit(result, as_json, render_predictions)
     if errors:
         raise typer.Exit(1)
 
@@ -310,68 +317,13 @@ def _finish(report, out: Path | None, png: bool, as_json: bool) -> None:
             files["png"] = str(shot)
     errors = report.details.get("errors") or []
     summary = {"task": report.task, "model": report.model, "dataset": report.dataset,
-               "dataset_hash": report.dataset_hash, "metrics": report.metrics, "files": files,
+               "dataset_hash": report.dataset_hash, "metrics": report.metrics,
+               "ablation": report.details.get("ablation") or [], "files": files,
                "unreadable": {"count": len(errors), "files": errors[:MAX_LISTED_ERRORS]}}
-    emit(summary, as_json, _render_summary)
+    if report.settings.get("prompt_weights") == "zpe":
+        summary["template_weights"] = report.details.get("template_weights") or []
+    emit(summary, as_json, render_summary)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120]
-
-
-def _render_summary(d: dict) -> None:
-    console.print(f"[bold]{d['task']}[/]: {escape(d['model'])} on {escape(d['dataset'])}",
-                  highlight=False, markup=True)
-    t = Table()
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    for k, v in d["metrics"].items():
-        if "@1000" not in k and not k.startswith(("precision@", "map@")):
-            t.add_row(k, f"{v:.4f}")
-    console.print(t)
-    for kind, path in d["files"].items():
-        console.print(f"{kind}: {path}", highlight=False, markup=False)
-    bad = d["unreadable"]
-    if bad["count"]:
-        err_console.print(f"warning: {bad['count']} file(s) could not be read and were left out "
-                          "of the metrics:", highlight=False, markup=False, soft_wrap=True)
-        for e in bad["files"]:
-            err_console.print(f"  {e['path']}: {e['reason']}", highlight=False, markup=False,
-                              soft_wrap=True)
-        if bad["count"] > len(bad["files"]):
-            err_console.print(f"  ... and {bad['count'] - len(bad['files'])} more (see the "
-                              "json report)", highlight=False, markup=False)
-
-
-def _render_compare(d: dict) -> None:
-    t = Table()
-    t.add_column("metric")
-    for c in d["columns"]:
-        t.add_column(c, justify="right")
-    for row in d["rows"]:
-        cells = ["-" if v is None else Text(f"{v:.4f}", style="bold" if i == row["best"] else "")
-                 for i, v in enumerate(row["values"])]
-        t.add_row(row["metric"], *cells)
-    console.print(t)
-    for c, ds in zip(d["columns"], d["datasets"], strict=True):
-        console.print(f"{c}: {ds}", highlight=False, markup=False)
-
-
-def _render_predictions(d: dict) -> None:
-    t = Table()
-    t.add_column("image")
-    t.add_column("label")
-    t.add_column("top classes (probability)")
-    for r in d["predictions"]:
-        top = ", ".join(f"{x['label']} {x['probability']:.2f}" for x in r["top"])
-        t.add_row(Path(r["path"]).name, r["label"], top)
-    console.print(t)
-    for e in d["errors"]:
-        err_console.print(f"error: {e['path']}: {e['reason']}", highlight=False, soft_wrap=True)
-
-
-def _render_tags(d: dict) -> None:
-    console.print(f"tagged {d['tagged']} image(s) of {d['collection']} into metadata "
-                  f"'{d['field']}' ({d['skipped']} other item(s) skipped)", markup=False)
-    for label, n in d["counts"].items():
-        console.print(f"  {n:6d}  {label}", markup=False)

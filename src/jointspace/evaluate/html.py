@@ -106,7 +106,7 @@ def _zeroshot(r: EvalReport) -> list[str]:
                        "</tr>" for w in d.get("template_weights", []))
         out.append("<h2>Template weights (ZPE)</h2><table><tr><th>template</th><th>weight</th>"
                    f"</tr>{rows}</table>")
-    return out + _errors(d)
+    return out + ablation_table(d.get("ablation") or []) + _errors(d)
 
 
 def _retrieval(r: EvalReport) -> list[str]:

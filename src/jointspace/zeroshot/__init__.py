@@ -5,6 +5,7 @@ from jointspace.zeroshot.classifier import (
     ZeroShotClassifier,
     build_classifier,
     classify,
+    classify_set,
     load_descriptions,
     weight_prompts,
 )
@@ -14,6 +15,7 @@ from jointspace.zeroshot.prompt_weights import zpe_weights
 from jointspace.zeroshot.propagation import Propagation, PropagationSettings, propagate
 from jointspace.zeroshot.tagging import (
     TagReport,
+    classify_set_with_collection,
     classify_with_collection,
     tag_collection,
     tag_vectors,
@@ -31,6 +33,8 @@ __all__ = [
     "ZeroShotClassifier",
     "build_classifier",
     "classify",
+    "classify_set",
+    "classify_set_with_collection",
     "classify_with_collection",
     "evaluate_zeroshot",
     "load_descriptions",

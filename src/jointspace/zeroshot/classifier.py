@@ -179,24 +179,48 @@ def classify(
 ) -> list[Prediction]:
     """Classify images (PIL images or paths) into ``labels`` by zero-shot prompting.
 
-    ``prompt_weights="zpe"`` weights the templates by these images' score statistics;
-    ``transductive`` (True or ``PropagationSettings``) labels them together by propagation.
+    ``prompt_weights="zpe"`` weights the templates by these images' score statistics (at least
+    two images); ``transductive`` (True or ``PropagationSettings``) labels them together by
+    propagation. :func:`classify_set` also returns the classifier used (its ZPE weights).
     """
+    return classify_set(images, labels, embedder, templates=templates, descriptions=descriptions,
+                        k=k, prompt_weights=prompt_weights, transductive=transductive)[0]
+
+
+def classify_set(
+    images: Sequence[Image.Image | str | Path],
+    labels: Sequence[str] | ZeroShotClassifier,
+    embedder: Embedder,
+    *,
+    templates: str | Sequence[str] | None = "single",
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+    k: int = 5,
+    prompt_weights: str | None = None,
+    transductive: Any = None,
+) -> tuple[list[Prediction], ZeroShotClassifier]:
+    """:func:`classify`, plus the classifier as used (``template_weights`` set by ZPE)."""
     from PIL import Image as PILImage
 
     from jointspace.ingest.decode import load_image
     from jointspace.zeroshot.transductive import class_scores
 
+    if prompt_weights not in (None, "equal") and len(images) < 2:
+        # each template's logits minus their mean over the images: zero for a single image
+        raise BadInputError(
+            "ZPE prompt weights need a set of unlabelled images: with one image every template "
+            "gets the same weight",
+            hint="classify many images at once (hundreds help); for one image take the weights "
+                 "from a collection's images: classify FILE -c NAME --prompt-weights zpe")
     clf = labels if isinstance(labels, ZeroShotClassifier) else build_classifier(
         embedder, labels, templates=templates, descriptions=descriptions,
         keep_prompts=bool(prompt_weights))
     pil = [im if isinstance(im, PILImage.Image) else load_image(Path(im)) for im in images]
     vectors = embedder.embed_images(pil)
     if not prompt_weights and not transductive:
-        return predict_top(clf, vectors, k)
+        return predict_top(clf, vectors, k), clf
     scored = class_scores(clf, vectors, prompt_weights=prompt_weights, transductive=transductive)
     return predictions_from_scores(scored.classifier.classes, scored.scores, k,
-                                   propagated=bool(transductive))
+                                   propagated=bool(transductive)), scored.classifier
 
 
 def predictions_from_scores(classes: Sequence[str], scores: np.ndarray, k: int,

@@ -10,7 +10,11 @@ import numpy as np
 from jointspace.evaluate.images import Progress, embed_image_files
 from jointspace.evaluate.report import EvalReport
 from jointspace.models.base import Embedder
-from jointspace.zeroshot.classifier import build_classifier, template_weight_table
+from jointspace.zeroshot.classifier import (
+    ZeroShotClassifier,
+    build_classifier,
+    template_weight_table,
+)
 from jointspace.zeroshot.datasets import LabeledImages
 from jointspace.zeroshot.metrics import (
     confusion_matrix,
@@ -39,7 +43,8 @@ def evaluate_zeroshot(
     """Top-1 / top-5 / mean per-class recall, confusion matrix and a per-class table.
 
     With ``prompt_weights="zpe"`` and/or ``transductive`` the metrics are the method's, and the
-    plain classifier's are reported beside them (``plain_top1``, ...) from the same vectors.
+    plain classifier's are reported beside them (``plain_top1``, ...) from the same vectors;
+    ``details["ablation"]`` has plain vs each requested method alone and together.
     """
     t0 = time.perf_counter()
     clf = build_classifier(embedder, data.classes, templates=templates, descriptions=descriptions,
@@ -57,11 +62,13 @@ def evaluate_zeroshot(
     cm = confusion_matrix(pred, targets, len(data.classes))
     recall, precision = per_class_recall(cm), per_class_precision(cm)
     metrics = _headline(scores, targets, cm, len(data.classes))
+    rows: list[dict] = []
     if method:
-        plain = clf.scores(vecs)
-        plain_cm = confusion_matrix(predict(plain), targets, len(data.classes))
-        metrics |= {f"plain_{k}": v for k, v in
-                    _headline(plain, targets, plain_cm, len(data.classes)).items()}
+        plain = _metrics_of(clf.scores(vecs), targets, len(data.classes))
+        rows = ablation(clf, vecs, targets, plain, metrics, prompt_weights=prompt_weights,
+                        transductive=transductive)
+        metrics |= {f"plain_{k}": v for k, v in plain.items()}
+    t4 = time.perf_counter()
     per_class = [
         {"class": c, "support": int(cm[i].sum()), "recall": _num(recall[i]),
          "precision": _num(precision[i]), "confused_with": _top_confusion(cm, i, data.classes)}
@@ -88,10 +95,47 @@ def evaluate_zeroshot(
             "examples": _examples(data, ok, scores, pred, targets, n_examples),
             "errors": [e.to_dict() for e in errors],
             "template_weights": template_weight_table(scored.classifier),
+            "ablation": rows,
         },
         timings={"class_embeddings_s": t1 - t0, "embed_images_s": t2 - t1,
-                 "images_per_s": len(ok) / max(t2 - t1, 1e-9), "method_s": t3 - t2},
+                 "images_per_s": len(ok) / max(t2 - t1, 1e-9), "method_s": t3 - t2,
+                 "ablation_s": t4 - t3},
     )
+
+
+def ablation_variants(prompt_weights: str | None,
+                      transductive: PropagationSettings | bool | None,
+                      ) -> list[tuple[str, str | None, PropagationSettings | bool | None]]:
+    """(name, prompt weighting, propagation) of each method alone, then both when both are on;
+    the last one is the full requested method."""
+    zpe = prompt_weights if prompt_weights not in (None, "equal") else None
+    alone = [("ZPE", zpe, None)] if zpe else []
+    alone += [("ZLaP", None, transductive)] if transductive else []
+    both = [("ZPE + ZLaP", zpe, transductive)] if len(alone) == 2 else []
+    return alone + both
+
+
+def ablation(clf: ZeroShotClassifier, vectors: np.ndarray, targets: np.ndarray,
+             plain: Mapping[str, float], full: Mapping[str, float], *,
+             prompt_weights: str | None,
+             transductive: PropagationSettings | bool | None) -> list[dict]:
+    """Plain vs each method (same vectors, same run) as ``{method, metric, plain, with_method}``
+    rows; ``full`` holds the requested method's metrics, reused rather than recomputed."""
+    rows = []
+    variants = ablation_variants(prompt_weights, transductive)
+    for i, (name, weighting, propagation) in enumerate(variants):
+        got = full if i == len(variants) - 1 else _metrics_of(
+            class_scores(clf, vectors, prompt_weights=weighting,
+                         transductive=propagation).scores, targets, len(clf.classes))
+        rows += [{"method": name, "metric": m, "plain": v, "with_method": got[m]}
+                 for m, v in plain.items()]
+    return rows
+
+
+def _metrics_of(scores: np.ndarray, targets: np.ndarray, n_classes: int) -> dict[str, float]:
+    """The headline metrics of one score matrix."""
+    cm = confusion_matrix(predict(scores), targets, n_classes)
+    return _headline(scores, targets, cm, n_classes)
 
 
 def _headline(scores: np.ndarray, targets: np.ndarray, cm: np.ndarray,

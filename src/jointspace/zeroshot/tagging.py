@@ -143,30 +143,52 @@ def classify_with_collection(
     prompt_weights: str | None = None,
     transductive: Any = None,
 ) -> list:
-    """Classify new images (PIL images or paths) with the collection's model; with
-    ``transductive``, inductively against the collection's propagated graph (built and stored
-    first if missing or stale)."""
+    """Classify new images (PIL images or paths) with the collection's model, its images the
+    unlabelled set: ZPE weights come from them, and with ``transductive`` the images are
+    classified inductively against the collection's propagated graph (built and stored first if
+    missing or stale). :func:`classify_set_with_collection` also returns the classifier used."""
+    return classify_set_with_collection(collection, images, labels, templates=templates, k=k,
+                                        prompt_weights=prompt_weights,
+                                        transductive=transductive)[0]
+
+
+def classify_set_with_collection(
+    collection: Any,
+    images: Sequence[Any],
+    labels: Sequence[str],
+    *,
+    templates: str | Sequence[str] | None = "single",
+    k: int = 5,
+    prompt_weights: str | None = None,
+    transductive: Any = None,
+) -> tuple[list, ZeroShotClassifier]:
+    """:func:`classify_with_collection`, plus the classifier as used (its ZPE weights set)."""
     from pathlib import Path
 
     from PIL import Image
 
     from jointspace.ingest.decode import load_image
-    from jointspace.zeroshot.classifier import classify, predictions_from_scores
+    from jointspace.zeroshot.classifier import predictions_from_scores
     from jointspace.zeroshot.transductive import (
+        class_scores,
         classify_new_images,
         collection_graph,
         settings_of,
     )
 
     embedder = collection.embedder
-    if not transductive:
-        return classify(images, labels, embedder, templates=templates, k=k,
-                        prompt_weights=prompt_weights)
-    clf = build_classifier(embedder, labels, templates=templates,
-                           keep_prompts=bool(prompt_weights))
-    graph = collection_graph(collection, clf, prompt_weights=prompt_weights,
-                             settings=settings_of(transductive))
+    weighting = prompt_weights if prompt_weights not in (None, "equal") else None
+    clf = build_classifier(embedder, labels, templates=templates, keep_prompts=bool(weighting))
     vectors = embedder.embed_images([im if isinstance(im, Image.Image) else load_image(Path(im))
                                      for im in images])
-    return predictions_from_scores(clf.classes, classify_new_images(collection, graph, vectors),
-                                   k, propagated=True)
+    if transductive:
+        graph = collection_graph(collection, clf, prompt_weights=weighting,
+                                 settings=settings_of(transductive))
+        used = replace(clf, template_weights=graph.template_weights)
+        scores = classify_new_images(collection, graph, vectors)
+    else:
+        if weighting:  # the collection's images are the unlabelled set ZPE reads
+            clf = class_scores(clf, collection.item_vectors("image")[1],
+                               prompt_weights=weighting).classifier
+        used, scores = clf, clf.scores(vectors)
+    return predictions_from_scores(clf.classes, scores, k, propagated=bool(transductive)), used
