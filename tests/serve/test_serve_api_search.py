@@ -34,9 +34,12 @@ def test_health_and_collections(read_server):
     h = httpx.get(f"{read_server}/api/health").json()
     assert h["status"] == "ok" and h["collections"] == 1 and h["queue"]["in_flight"] == 0
     cols = httpx.get(f"{read_server}/api/collections").json()["collections"]
+    gap = cols[0].pop("modality_gap")  # test_serve_bank checks it against the library
     assert cols == [{"name": "demo", "count": 30, "model": "hash:64", "dim": 64,
                      "kinds": {"image": 24, "text": 6}, "index": "flat",
-                     "modalities": ["image", "text"], "writable": False}]
+                     "modalities": ["image", "text"], "writable": False,
+                     "query_banks": {}, "calibration": None}]
+    assert 0 < gap < 2
     assert "path" not in cols[0]  # no server paths in the listing
     r = httpx.get(f"{read_server}/api/collections/nope")
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFoundError"

@@ -160,4 +160,4 @@ def test_early_role_check_agrees_with_every_route():
         for method in route.methods:
             assert needed_role(method, path) == ("admin" if admin else "read"), (method, path)
             seen.append((method, admin))
-    assert len(seen) == 16 and sum(admin for _, admin in seen) == 5  # 11 reads, 5 writes
+    assert len(seen) == 18 and sum(admin for _, admin in seen) == 7  # 11 reads, 7 writes

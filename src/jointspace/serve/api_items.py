@@ -18,8 +18,10 @@ from jointspace.query.indexing import PATH_BYTES, printable
 from jointspace.query.text_ids import text_ids
 from jointspace.serve import schemas
 from jointspace.serve.deps import (
+    LOCK_TIMEOUT_S,
     check_file_count,
     check_item_ids,
+    check_writable,
     get_state,
     parse_item_id,
     require_admin,
@@ -128,16 +130,16 @@ async def add_texts(request: Request, served: Col, _: Admin, body: schemas.Texts
         report = col.add_texts(body.texts, ids=body.ids, metadata=body.metadata, source="api")
         return _report(report, _ids_of(served, [f"api#{i}" for i in ids]))
 
-    _check_writable(served)
+    check_writable(served)
     return JSONResponse(_public(await state.run_write(work), state.settings))
 
 
 @router.delete("/items/{item_id}", response_model=schemas.RemoveResponse, tags=["admin"])
 async def delete_item(request: Request, served: Col, _: Admin, item_id: str) -> JSONResponse:
     ident = parse_item_id(item_id)
-    _check_writable(served)
+    check_writable(served)
     removed = await get_state(request).run_write(
-        lambda: served.collection.remove([ident], lock_timeout=5.0))
+        lambda: served.collection.remove([ident], lock_timeout=LOCK_TIMEOUT_S))
     if not removed:
         raise NotFoundError(f"no item with id {ident}")
     return JSONResponse({"removed": removed})
@@ -150,10 +152,10 @@ async def remove_items(request: Request, served: Col, _: Admin, body: schemas.Re
     if not body.ids and not body.where:
         raise BadInputError("nothing to remove", hint="give ids and/or where")
     check_item_ids(body.ids)
-    _check_writable(served)
+    check_writable(served)
     col = served.collection
     removed = await get_state(request).run_write(
-        lambda: col.remove(body.ids, where=body.where or None, lock_timeout=5.0))
+        lambda: col.remove(body.ids, where=body.where or None, lock_timeout=LOCK_TIMEOUT_S))
     return JSONResponse({"removed": removed})
 
 
@@ -195,11 +197,6 @@ def _image_response(request: Request, rendered: Rendered) -> Response:
     return Response(rendered.data, media_type=rendered.media_type, headers=headers)
 
 
-def _check_writable(served: Served) -> None:
-    if not served.writable:
-        raise BadInputError(f"collection {served.name!r} is served read-only")
-
-
 def _json_object(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -215,7 +212,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[str, Any],
                  max_pixels: int) -> dict[str, Any]:
     """Validate every upload, store it by content hash, index it; a failure leaves no new file."""
-    _check_writable(served)
+    check_writable(served)
     if not files:
         raise BadInputError("no files uploaded")
     uploads = [(name, read_upload(f)) for name, f in files]
@@ -227,7 +224,7 @@ def _add_uploads(served: Served, files: list[tuple[str, BinaryIO]], meta: dict[s
     written: list[Path] = []
     try:
         items = store_uploads(served.collection.path / UPLOAD_DIR, uploads, meta, written)
-        report = served.collection.add(UploadSource(items), workers=0, lock_timeout=5.0)
+        report = served.collection.add(UploadSource(items), workers=0, lock_timeout=LOCK_TIMEOUT_S)
         ids = _ids_of(served, [it.key for it in items])
     except BaseException:
         remove_files(written)

@@ -1,6 +1,8 @@
-"""Quality-layer routes: zero-shot with ZLaP / ZPE against a collection, and near-duplicates.
+"""Quality-layer routes: zero-shot with ZLaP / ZPE against a collection, near-duplicates, and
+the stored state of search's quality options (the hubness query bank, the calibrated cut-off).
 
-The maths lives in :mod:`jointspace.zeroshot` and :mod:`jointspace.curate`; a collection's
+The maths lives in :mod:`jointspace.zeroshot`, :mod:`jointspace.curate` and
+:mod:`jointspace.query`; a collection's
 propagated graph is stored in it when it is served writable, and otherwise kept in memory per
 (collection, seq, labels), so repeated requests do not rebuild it.
 """
@@ -18,7 +20,15 @@ from fastapi.responses import JSONResponse
 from jointspace.errors import BadInputError
 from jointspace.serve import schemas
 from jointspace.serve.classify import parse_labels
-from jointspace.serve.deps import Admin, Col, Reader, check_file_count, get_state
+from jointspace.serve.deps import (
+    LOCK_TIMEOUT_S,
+    Admin,
+    Col,
+    Reader,
+    check_file_count,
+    check_writable,
+    get_state,
+)
 from jointspace.serve.state import Served
 from jointspace.serve.uploads import decode_upload, read_upload
 
@@ -95,17 +105,59 @@ async def mark_duplicates(
     from jointspace.curate.duplicates import find_duplicates
     from jointspace.curate.duplicates import mark_duplicates as mark
 
-    if not served.writable:
-        raise BadInputError(f"collection {served.name!r} is served read-only")
+    check_writable(served)
 
     def work() -> dict[str, Any]:
         report = find_duplicates(served.collection, threshold=threshold, k=neighbours,
                                  max_hash_distance=phash, hash_alone_distance=phash_alone,
                                  keep=keep)
-        mark(served.collection, report, lock_timeout=5.0)
+        mark(served.collection, report, lock_timeout=LOCK_TIMEOUT_S)
         return report.to_dict() | {"dry_run": False}
 
     return JSONResponse(await get_state(request).run_write(work))
+
+
+@router.post("/bank", response_model=schemas.BankResponse, tags=["admin"])
+async def build_bank(request: Request, served: Col, _: Admin,
+                     body: schemas.BankIn | None = None) -> JSONResponse:
+    """Build the query bank that ``hubness`` searches use, from ``texts`` (past queries, typical
+    captions) or, without a body, from the collection's own captions and texts; ``append`` adds
+    ``texts`` to the current bank. Text queries only (an image bank is set in Python)."""
+    body = body or schemas.BankIn()
+    texts = bank_texts(body)
+    check_writable(served)
+    size = await get_state(request).run_write(
+        lambda: served.collection.build_query_bank(texts, append=body.append,
+                                                   lock_timeout=LOCK_TIMEOUT_S))
+    return JSONResponse({"collection": served.name, "modality": "text", "query_bank": size,
+                         "source": "captions" if texts is None else "texts",
+                         "append": body.append})
+
+
+@router.post("/calibrate", response_model=schemas.CalibrateResponse, tags=["admin"])
+async def calibrate(request: Request, served: Col, _: Admin,
+                    body: schemas.CalibrateIn | None = None) -> JSONResponse:
+    """Fit and store the "no good match" cut-offs (``min_score=auto``) now."""
+    miss = (body or schemas.CalibrateIn()).miss
+    check_writable(served)
+    cal = await get_state(request).run_write(
+        lambda: served.collection.calibrate(miss=miss, lock_timeout=LOCK_TIMEOUT_S))
+    return JSONResponse({"collection": served.name, "miss": cal.miss, "count": cal.count,
+                         "calibration": {k: {"cut": round(v.cut, 4), "fitted_on_pairs":
+                                             v.n_matches} for k, v in cal.cuts.items()}})
+
+
+def bank_texts(body: schemas.BankIn) -> list[str] | None:
+    """The sent queries, stripped, blank ones dropped; None: use the collection's captions."""
+    if body.texts is None:
+        if body.append:
+            raise BadInputError("append needs texts", hint="send the queries to add as texts")
+        return None
+    texts = [t.strip() for t in body.texts if t.strip()]
+    if not texts:
+        raise BadInputError("texts holds no text", hint="leave texts out to build the bank from "
+                                                        "the collection's captions and texts")
+    return texts
 
 
 def _classify(served: Served, picture: Any, names: list[str], spec: str | list[str], top: int,

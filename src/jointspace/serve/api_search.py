@@ -155,9 +155,11 @@ async def classify(
 
 
 def describe(served: Served) -> dict[str, Any]:
-    """A collection as the API lists it (no server paths)."""
+    """A collection as the API lists it (no server paths), with its quality state as ``info``
+    reports it. The modality statistics behind the gap are computed once per collection change
+    (one pass over the vectors, incremental after adds) and cached, as searches use them too."""
     info = served.collection.info()
     return {"name": served.name, "count": info["count"], "model": info["model"],
             "dim": info["dim"], "kinds": info["kinds"], "index": info["index"],
             "modalities": sorted(served.collection.embedder.modalities),
-            "writable": served.writable}
+            "writable": served.writable, **served.collection.quality_info()}

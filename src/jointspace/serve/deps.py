@@ -17,6 +17,7 @@ from jointspace.serve.state import Served, ServeState
 _bearer = HTTPBearer(auto_error=False, description="A token from `jointspace token create`")
 _ITEM_ID = re.compile(r"[0-9]+")
 MAX_ITEM_ID = 2**63 - 1  # SQLite ids are signed 64-bit
+LOCK_TIMEOUT_S = 5.0  # how long a write waits for another writer before answering 409
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]  # documents the scheme
 
 
@@ -59,6 +60,14 @@ def parse_item_id(item_id: str) -> int:
     if len(item_id.lstrip("0")) > len(str(MAX_ITEM_ID)):  # before int(): no 10,000-digit parse
         return check_item_ids([MAX_ITEM_ID + 1], "item ids")[0]
     return check_item_ids([int(item_id)], "item ids")[0]
+
+
+def check_writable(served: Served) -> None:
+    """400 for a write to a collection the service opened read-only."""
+    if not served.writable:
+        raise BadInputError(f"collection {served.name!r} is served read-only",
+                            hint="collections are writable when the service starts with a "
+                                 "tokens file holding an admin token (--tokens-file)")
 
 
 async def check_file_count(request: Request, allowed: int) -> None:

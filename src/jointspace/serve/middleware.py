@@ -17,9 +17,9 @@ from jointspace.serve.auth import ADMIN, READ, TokenStore, authorize
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"x-frame-options", b"DENY")]
 OPEN_PATHS = frozenset({"/api/health"})
-# the admin routes: DELETE anything, POST items / texts / remove / duplicates (search, classify
-# and zeroshot are reads)
-_ADMIN_POST = re.compile(r"/api/collections/[^/]+/(items|texts|remove|duplicates)/?")
+# the admin routes: DELETE anything, POST items / texts / remove / duplicates / bank / calibrate
+# (search, classify and zeroshot are reads)
+_ADMIN_POST = re.compile(r"/api/collections/[^/]+/(items|texts|remove|duplicates|bank|calibrate)/?")
 
 
 def needed_role(method: str, path: str) -> str:

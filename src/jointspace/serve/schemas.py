@@ -6,13 +6,23 @@ models document them. A hit has ``path`` (image items) and/or ``text`` (text ite
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
 # Every error a route may answer, in the one shape: 409 a writer holds the collection, 500 an
 # internal error or an unreadable tokens file, 503 the queue is full.
 ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 500, 503)
+MAX_BANK_TEXTS = 4096  # a bank keeps at most this many queries (query/quality_setup.BANK_MAX)
+MAX_BANK_TEXT_CHARS = 2000  # per query, like the page's search box
 
 
 class Out(BaseModel):
@@ -62,6 +72,12 @@ class CollectionOut(Out):
     modalities: list[str] = Field(description="What the model can embed as a query")
     index: str
     writable: bool
+    modality_gap: float | None = Field(description="Distance between the image and text "
+                                                   "centroids (null unless it holds both)")
+    query_banks: dict[str, int] = Field(description="Queries in each query bank (hubness), by "
+                                                    "query modality")
+    calibration: dict[str, float] | None = Field(description="Cosine cut-off per kind "
+                                                             "(min_score=auto); null until fitted")
 
 
 class CollectionsResponse(Out):
@@ -155,3 +171,44 @@ class DuplicatesResponse(Out):
     k: int
     keep_rule: str | None
     dry_run: bool
+
+
+class BankIn(BaseModel):
+    """Unknown fields are refused: a misspelt ``texts`` must not rebuild the bank from captions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[Annotated[str, StringConstraints(max_length=MAX_BANK_TEXT_CHARS)]] | None = Field(
+        None, max_length=MAX_BANK_TEXTS, description="Past queries or typical captions. Default: "
+                                                     "the collection's own captions and texts")
+    append: StrictBool = Field(False, description="Add texts to the current bank (the newest "
+                                                  "4,096 are kept) instead of replacing it")
+
+
+class BankResponse(Out):
+    collection: str
+    modality: str = Field(description="The queries the bank serves: text")
+    query_bank: int = Field(description="Queries now in the bank")
+    source: str = Field(description="texts (sent) or captions (the collection's own)")
+    append: bool
+
+
+class CalibrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    miss: StrictFloat | None = Field(None, gt=0.0, lt=1.0, allow_inf_nan=False,
+                               description="Share of the collection's caption-image pairs the "
+                                           "cut-off may reject (default 0.25)")
+
+
+class KindCutOut(Out):
+    cut: float = Field(description="Cosine below which a result of this kind is no good match")
+    fitted_on_pairs: int = Field(description="Caption-image pairs it was fitted on (0: texts, "
+                                             "from the chance level alone)")
+
+
+class CalibrateResponse(Out):
+    collection: str
+    miss: float
+    count: int = Field(description="Items in the collection when it was fitted")
+    calibration: dict[str, KindCutOut] = Field(description="Per item kind")

@@ -72,8 +72,10 @@ function describeCollection() {
   const c = S.collections.find((x) => x.name === S.collection);
   if (!c) { $("col-info").textContent = "no collections"; return; }
   const kinds = Object.entries(c.kinds).map(([k, n]) => `${n} ${k}${n === 1 ? "" : "s"}`).join(", ");
-  $("col-info").textContent = `${kinds || "empty"} · ${c.model} · dim ${c.dim}`;
+  const gap = c.modality_gap == null ? "" : ` · modality gap ${c.modality_gap.toFixed(3)}`;
+  $("col-info").textContent = `${kinds || "empty"} · ${c.model} · dim ${c.dim}${gap}`;
   $("pick-image").disabled = !c.modalities.includes("image");
+  document.dispatchEvent(new CustomEvent("collection", { detail: c }));  // quality.js listens
 }
 
 // --- the query -----------------------------------------------------------------------------
