@@ -1,7 +1,8 @@
 """The quality layer's ablation table: each method against the plain method, same data, same run.
 
     .venv/bin/python benchmarks/quality.py --world runs/demo/world \\
-        --model hf:runs/demo/train/model [--world runs/seed1/world ...] [--scifact ../shared/data/scifact]
+        --model hf:runs/demo/train/model [--world runs/seed2/world ...] \\
+        [--tune-world runs/seed1/world] [--scifact ../shared/data/scifact]
 
 Rows (``method, data, split, metric, plain, with_method``):
 - hubness (QB-Norm, CSLS): world test pairs (first 1,000 test images, their 4,000 captions)
@@ -13,7 +14,8 @@ Rows (``method, data, split, metric, plain, with_method``):
   single-object queries.
 - min-score auto: the same 1,000 test images (their first caption each), a tenth of the
   compositions removed at a time, the 100 single-object queries; ``miss`` tuned on val.
-- zero-shot rows from benchmarks/quality_zeroshot.py, when that file is present.
+- zero-shot rows (ZLaP, ZPE, knobs tuned on --tune-world) and near-duplicate rows (COCO-mini plus
+  variants) from benchmarks/quality_zeroshot.py.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bank-images", type=int, default=4096,
                    help="Train images in the i2t bank (their captions, two each, fill the t2i "
                         "bank up to the 4,096 a collection keeps).")
+    p.add_argument("--tune-world", type=Path, default=None,
+                   help="A world used only to tune the zero-shot knobs (ZLaP, ZPE); without "
+                        "it they keep their defaults.")
     p.add_argument("--skip", action="append", default=[],
-                   help="hubness, modality, calibration, scifact, zeroshot")
+                   choices=("hubness", "modality", "calibration", "scifact", "zeroshot",
+                            "duplicates"), help="Leave a part out (repeatable).")
     p.add_argument("--json", action="store_true", help="Print the rows as JSON lines too.")
     args = p.parse_args(argv)
     rows = collect(args)
@@ -154,7 +160,10 @@ def zeroshot_args(module, args) -> argparse.Namespace:
     if hasattr(module, "add_arguments"):
         module.add_arguments(ap)
     zs = ap.parse_args([])
-    mine = {"model": args.model.removeprefix("hf:"), "cache": str(args.cache)}
+    mine = {"model": args.model.removeprefix("hf:"), "cache": str(args.cache),
+            "skip_duplicates": "duplicates" in args.skip}
+    if args.tune_world is not None:
+        mine["tune_world"] = str(args.tune_world)
     if args.world:
         mine |= {"world": str(args.world[0]), "report_world": [str(w) for w in args.world[1:]]}
     for name, value in mine.items():
