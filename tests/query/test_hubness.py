@@ -123,3 +123,34 @@ def test_collection_search_demotes_the_hub_and_keeps_state_incremental(vector_co
     np.testing.assert_allclose(state.log_z[order], fresh.log_z, rtol=1e-6)
     np.testing.assert_allclose(state.r[order], fresh.r, rtol=1e-5)
     np.testing.assert_array_equal(state.best_id, fresh.best_id)
+
+
+def test_building_a_bank_leaves_the_other_state_readable(vector_collection, monkeypatch):
+    """Scoring a new bank (seconds on a big collection) must not block a collection description
+    (the modality gap) in another thread: the HTTP listing reads it."""
+    import threading
+
+    from jointspace.query import derived
+
+    _, gallery, bank = hub_world(n=20)
+    col = vector_collection([("image", g, None) for g in gallery])
+    started, release, described = threading.Event(), threading.Event(), threading.Event()
+    real = derived.new_hubness_state
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(derived, "new_hubness_state", held)
+    builder = threading.Thread(target=col.build_query_bank, kwargs={"vectors": bank})
+    builder.start()
+    try:
+        assert started.wait(30)
+        reader = threading.Thread(target=lambda: (col.quality_info(), described.set()))
+        reader.start()
+        assert described.wait(30), "the description waited for the bank"
+    finally:
+        release.set()
+        builder.join(30)
+    assert col.quality_info()["query_banks"] == {"text": len(bank)}

@@ -146,10 +146,12 @@ class DerivedState:
     def set_bank(self, modality: str, bank: np.ndarray, *, beta: float = DEFAULT_BETA,
                  csls_k: int = DEFAULT_CSLS_K) -> HubnessState:
         """Replace the ``modality`` query bank and score every item against it (writer only)."""
+        # scored outside the lock: the caller's writer lock keeps seq still, and other state
+        # (the modality statistics a collection description reads) stays available meanwhile
+        seq = self.store.seq()
+        ids, vecs = all_vectors(self.store)
+        state = new_hubness_state(bank, ids, vecs, beta=beta, csls_k=csls_k)
         with self._lock:
-            seq = self.store.seq()
-            ids, vecs = all_vectors(self.store)
-            state = new_hubness_state(bank, ids, vecs, beta=beta, csls_k=csls_k)
             self.store.write_state(HUBNESS.format(modality), state.to_bytes(), seq)
             self._cache[HUBNESS.format(modality)] = (state, seq)
             return state
