@@ -38,6 +38,10 @@ def test_bank_calibrate_and_quality_search(tmp_path, random_photos):
                       .stdout)["query_bank"] == 8
     cal = json.loads(run("calibrate", "-c", col, "--json").stdout)
     assert set(cal["calibration"]) == {"image", "text"} and cal["count"] == 14
+    strict = json.loads(run("calibrate", "-c", col, "--miss", "0.05", "--json").stdout)
+    assert strict["miss"] == 0.05 and cal["miss"] == 0.25
+    assert strict["calibration"]["image"]["cut"] <= cal["calibration"]["image"]["cut"]
+    assert "Traceback" not in run("calibrate", "-c", col, "--miss", "1", ok=False).stderr
 
     def ids(*extra):
         out = json.loads(run("search", "note 3", "-c", col, "--k", "5", "--json", *extra).stdout)

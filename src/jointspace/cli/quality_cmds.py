@@ -43,12 +43,17 @@ def bank(
     emit({"query_bank": n, "collection": str(collection)}, as_json, _render_mapping)
 
 
-def calibrate(collection: Path = COLLECTION_OPTION, as_json: bool = JSON_OPTION) -> None:
+def calibrate(
+    collection: Path = COLLECTION_OPTION,
+    miss: float = typer.Option(None, help="Share of the collection's caption-image pairs the "
+                                          "cut-off may reject, between 0 and 1 (default 0.25)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Fit the collection's "no good match" cut-off (`search --min-score auto`) now."""
     from jointspace.query import Collection
 
     with Collection.open(collection) as col:
-        cal = col.calibrate()
-    emit({"calibration": {k: {"cut_z": round(v.cut, 4), "fitted_on_pairs": v.n_matches}
-                          for k, v in cal.cuts.items()}, "count": cal.count}, as_json,
-         _render_mapping)
+        cal = col.calibrate(miss=miss)
+    emit({"calibration": {k: {"cut": round(v.cut, 4), "fitted_on_pairs": v.n_matches}
+                          for k, v in cal.cuts.items()}, "miss": cal.miss, "count": cal.count},
+         as_json, _render_mapping)

@@ -50,6 +50,10 @@ class QualityMethods:
         from jointspace.query.calibration import DEFAULT_MISS
         from jointspace.query.quality_setup import CALIBRATION, fit_calibration
 
+        if miss is not None and not 0.0 < miss < 1.0:
+            raise BadInputError(f"miss must be between 0 and 1 (exclusive), not {miss}",
+                                hint="the share of caption-image pairs the cut-off may reject, "
+                                     "e.g. 0.25")
         cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts,
                               miss=DEFAULT_MISS if miss is None else miss)
         with self.store.writer(lock_timeout):
