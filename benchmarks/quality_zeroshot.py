@@ -62,7 +62,14 @@ def world_set(embedder, world: str, model_held: set, cache: Path) -> dict:
     files = [rows[j]["file"] for j in keep]
     vectors = cached_vectors(embedder, files, cache)
     held = np.array([compositions()[t] in model_held for t in targets])
-    return {"name": Path(world).name, "vectors": vectors, "targets": targets, "held": held}
+    return {"name": world_name(world), "vectors": vectors, "targets": targets, "held": held}
+
+
+def world_name(world: str) -> str:
+    """"world seed N": world directories are often all called "world"."""
+    from jointspace.worlds.generate import load_world_meta
+
+    return f"world seed {load_world_meta(world)['config']['seed']}"
 
 
 def cached_vectors(embedder, files: list[str], cache: Path) -> np.ndarray:
@@ -133,7 +140,7 @@ def timing_rows(embedder, world: str, classes: np.ndarray, settings, n: int,
         propagate(vectors, classes, settings).scores.argmax(1)
         method.append(time.perf_counter() - t)
     return [{"method": f"ZLaP time ({len(vectors)} images, 100 classes, median of 3)",
-             "data": Path(world).name, "split": "all", "metric": "seconds",
+             "data": world_name(world), "split": "all", "metric": "seconds",
              "plain": statistics.median(plain), "with_method": statistics.median(method)}]
 
 
