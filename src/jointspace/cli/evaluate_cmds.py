@@ -100,24 +100,34 @@ def retrieval(
     bank_limit: int = typer.Option(1024, min=1, help="Images (and their captions) in the bank."),
     beta: float = typer.Option(None, min=0.1, max=1000.0, help="QB-Norm temperature (default 10)."),
     csls_k: int = typer.Option(None, min=1, help="CSLS neighbourhood (default 50)."),
+    min_score: str = typer.Option(None, "--min-score",
+                                  help="auto: also measure the calibrated 'no good match' "
+                                       "cut-off against plain top-10."),
+    miss: float = typer.Option(None, help="With --min-score auto: share of true pairs the "
+                                          "cut-off may reject (default 0.25)."),
     out: Path = OUT_OPTION,
     png: bool = PNG_OPTION,
     runtime: str = RUNTIME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Image-text retrieval: image->text and text->image recall@1/5/10 (multi-caption)."""
+    from jointspace.errors import BadInputError
     from jointspace.evaluate.pairs import load_pairs
     from jointspace.evaluate.retrieval_eval import evaluate_retrieval
     from jointspace.models import load_embedder
     from jointspace.query.quality_search import QualityOptions
 
     QualityOptions(hubness=hubness).check()
+    if min_score not in (None, "auto"):  # checked before any image is read
+        raise BadInputError(f"--min-score takes 'auto' here, not {min_score!r}",
+                            hint="evaluate retrieval --min-score auto [--miss 0.25]")
     data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
     bank_data = (load_pairs(bank, split=bank_split, image_root=image_root).subset(bank_limit)
                  if bank else None)
     knobs = {k: v for k, v in (("beta", beta), ("csls_k", csls_k)) if v is not None}
     report = evaluate_retrieval(data, load_embedder(model, runtime=runtime), batch_size=batch_size,
-                                hubness=hubness, bank=bank_data, hubness_knobs=knobs)
+                                hubness=hubness, bank=bank_data, hubness_knobs=knobs,
+                                min_score=min_score, miss=miss)
     _finish(report, out, png, as_json)
 
 

@@ -34,6 +34,8 @@ def evaluate_retrieval(
     hubness: str | None = None,
     bank: ImageTextPairs | None = None,
     hubness_knobs: dict | None = None,
+    min_score: str | None = None,
+    miss: float | None = None,
 ) -> EvalReport:
     """Embed all images and captions, score every pair by cosine, report recall@K both ways.
 
@@ -41,7 +43,14 @@ def evaluate_retrieval(
     With ``hubness`` ("qbnorm" or "csls") the metrics are those of the method, normalised by
     ``bank`` (another split's captions for text queries, its images for image queries), and
     ``details["ablation"]`` holds plain vs method side by side with the k-occurrence skewness.
+    With ``min_score="auto"`` it also holds the calibrated cut-off against plain top-10
+    (evaluate/calibration_eval.py; ``miss`` as in ``Collection.calibrate``).
     """
+    if min_score not in (None, "auto"):
+        raise BadInputError(f"min_score must be 'auto' here, not {min_score!r}",
+                            hint="--min-score auto measures the calibrated cut-off")
+    if miss is not None and not 0.0 < miss < 1.0:
+        raise BadInputError(f"miss must be between 0 and 1 (exclusive), not {miss}")
     t0 = time.perf_counter()
     img, ok, errors = embed_image_files(embedder, data.image_paths, batch_size=batch_size,
                                         progress=progress)
@@ -69,6 +78,12 @@ def evaluate_retrieval(
         metrics, ablation_rows = ablation(sim, t2i_sim, i2t_sim, text_image, hubness, ks)
         metrics["mean_recall"] = float(np.mean([v for m, v in metrics.items()
                                                 if "_R@" in m]))
+    if min_score == "auto":
+        from jointspace.evaluate.calibration_eval import calibration_ablation
+        from jointspace.query.calibration import DEFAULT_MISS
+
+        ablation_rows += calibration_ablation(img, txt, text_image,
+                                              miss=DEFAULT_MISS if miss is None else miss)
     i2t, t2i = image_to_text_ranks(sim, text_image), text_to_image_ranks(sim, text_image)
     max_k = min(CURVE_MAX_K, max(len(ok), 1))
     details = {
@@ -86,6 +101,7 @@ def evaluate_retrieval(
         dataset_hash=data.hash,
         settings={"ks": list(ks), "n_images": len(ok), "n_captions": len(captions),
                   "hubness": hubness, "bank_captions": len(bank.captions) if bank else 0,
+                  "min_score": min_score,
                   "protocol": "i2t hit if any caption in top K; t2i one correct image"},
         metrics=metrics,
         details=details,
