@@ -111,16 +111,13 @@ def retrieval(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Image-text retrieval: image->text and text->image recall@1/5/10 (multi-caption)."""
-    from jointspace.errors import BadInputError
     from jointspace.evaluate.pairs import load_pairs
-    from jointspace.evaluate.retrieval_eval import evaluate_retrieval
+    from jointspace.evaluate.retrieval_eval import check_cut_off_options, evaluate_retrieval
     from jointspace.models import load_embedder
     from jointspace.query.quality_search import QualityOptions
 
     QualityOptions(hubness=hubness).check()
-    if min_score not in (None, "auto"):  # checked before any image is read
-        raise BadInputError(f"--min-score takes 'auto' here, not {min_score!r}",
-                            hint="evaluate retrieval --min-score auto [--miss 0.25]")
+    check_cut_off_options(min_score, miss)  # before the model loads
     data = load_pairs(captions, split=split, image_root=image_root).subset(limit)
     bank_data = (load_pairs(bank, split=bank_split, image_root=image_root).subset(bank_limit)
                  if bank else None)

@@ -46,11 +46,7 @@ def evaluate_retrieval(
     With ``min_score="auto"`` it also holds the calibrated cut-off against plain top-10
     (evaluate/calibration_eval.py; ``miss`` as in ``Collection.calibrate``).
     """
-    if min_score not in (None, "auto"):
-        raise BadInputError(f"min_score must be 'auto' here, not {min_score!r}",
-                            hint="--min-score auto measures the calibrated cut-off")
-    if miss is not None and not 0.0 < miss < 1.0:
-        raise BadInputError(f"miss must be between 0 and 1 (exclusive), not {miss}")
+    check_cut_off_options(min_score, miss)
     t0 = time.perf_counter()
     img, ok, errors = embed_image_files(embedder, data.image_paths, batch_size=batch_size,
                                         progress=progress)
@@ -107,6 +103,16 @@ def evaluate_retrieval(
         details=details,
         timings={"embed_images_s": t1 - t0, "embed_texts_s": t2 - t1},
     )
+
+
+def check_cut_off_options(min_score: str | None, miss: float | None) -> None:
+    """Usage errors for ``min_score`` (only "auto" is measured) and ``miss``, before any work."""
+    from jointspace.query.calibration import check_miss
+
+    if min_score not in (None, "auto"):
+        raise BadInputError(f"min_score must be 'auto' here, not {min_score!r}",
+                            hint="--min-score auto measures the calibrated cut-off")
+    check_miss(miss)
 
 
 def _examples(data: ImageTextPairs, ok: np.ndarray, captions: list[str], text_image: np.ndarray,

@@ -24,6 +24,16 @@ import numpy as np
 DEFAULT_MISS = 0.25  # share of true caption-image pairs the cut-off may reject (tuned: world val)
 
 
+def check_miss(miss: float | None) -> None:
+    """A usage error unless ``miss`` is None (the default) or strictly between 0 and 1."""
+    if miss is not None and not 0.0 < miss < 1.0:
+        from jointspace.errors import BadInputError
+
+        raise BadInputError(f"miss must be between 0 and 1 (exclusive), not {miss}",
+                            hint="the share of caption-image pairs the cut-off may reject, "
+                                 "e.g. 0.25")
+
+
 @dataclass
 class KindCut:
     cut: float  # cosine threshold

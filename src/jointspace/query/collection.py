@@ -291,7 +291,7 @@ class Collection(QualityMethods):
             opts.balance = False  # one kind asked for: nothing to balance
         if hubness or min_score is not None or (opts.balance is not False and self._mixed()):
             calibration = (self.calibration() if min_score == "auto" else
-                           self._stored_calibration() if modality == "text" else None)
+                           self.stored_calibration() if modality == "text" else None)
             found = ranked_candidates(self.store, self._derived, vector, modality, want, flt,
                                       opts, calibration)
             found = [f for f in found if f[0] != exclude][offset : offset + k]
@@ -303,16 +303,9 @@ class Collection(QualityMethods):
             self._add_relevance(hits)
         return hits
 
-    def _stored_calibration(self):
-        """The calibration as stored (no refit), or None: it gives hits their relevance."""
-        from jointspace.query.calibration import Calibration
-        from jointspace.query.quality_setup import CALIBRATION
-
-        return self._derived.get(CALIBRATION, Calibration.from_bytes)[0]
-
     def _add_relevance(self, hits: list[Hit]) -> None:
         """Calibrated relevance on plain hits, when the collection has a calibration."""
-        cal = self._stored_calibration()
+        cal = self.stored_calibration()
         if cal is None or not hits:
             return
         relevance = cal.relevance(np.array([h.score for h in hits]),

@@ -47,13 +47,10 @@ class QualityMethods:
     def calibrate(self, *, miss: float | None = None, lock_timeout: float = 0.0):
         """Fit (and store) the "no good match" cut-off from the collection's own statistics;
         ``miss``: the share of its caption-image pairs the cut-off may reject."""
-        from jointspace.query.calibration import DEFAULT_MISS
+        from jointspace.query.calibration import DEFAULT_MISS, check_miss
         from jointspace.query.quality_setup import CALIBRATION, fit_calibration
 
-        if miss is not None and not 0.0 < miss < 1.0:
-            raise BadInputError(f"miss must be between 0 and 1 (exclusive), not {miss}",
-                                hint="the share of caption-image pairs the cut-off may reject, "
-                                     "e.g. 0.25")
+        check_miss(miss)
         cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts,
                               miss=DEFAULT_MISS if miss is None else miss)
         with self.store.writer(lock_timeout):
@@ -61,12 +58,18 @@ class QualityMethods:
         self._derived.put(CALIBRATION, cal, cal.to_bytes(), self.store.seq())
         return cal
 
+    def stored_calibration(self):
+        """The calibration as stored (never refitted here), or None."""
+        from jointspace.query.calibration import Calibration
+        from jointspace.query.quality_setup import CALIBRATION
+
+        return self._derived.get(CALIBRATION, Calibration.from_bytes)[0]
+
     def calibration(self):
         """The stored calibration, refitted first if the collection changed size by 10 %."""
-        from jointspace.query.calibration import Calibration
         from jointspace.query.quality_setup import CALIBRATION, fit_calibration, stale
 
-        cal, _ = self._derived.get(CALIBRATION, Calibration.from_bytes)
+        cal = self.stored_calibration()
         if cal is None or stale(cal, self.count()):
             miss = {} if cal is None else {"miss": cal.miss}  # keep a miss set by calibrate()
             cal = fit_calibration(self.store, self._derived, self.embedder.embed_texts, **miss)
@@ -77,10 +80,8 @@ class QualityMethods:
         """Bring the stored modality statistics, query banks and calibration (those the
         collection has) up to date after a write, so read-only searches find them current
         instead of redoing the update in memory on every query."""
-        from jointspace.query.calibration import Calibration
         from jointspace.query.derived import MODALITY
         from jointspace.query.modality import ModalityStats
-        from jointspace.query.quality_setup import CALIBRATION
 
         if getattr(self.store, "readonly", False):
             return
@@ -88,20 +89,18 @@ class QualityMethods:
             self._derived.modality()
         for modality in ("text", "image"):
             self._derived.hubness(modality)  # None, and nothing done, without a bank
-        if self._derived.get(CALIBRATION, Calibration.from_bytes)[0] is not None:
+        if self.stored_calibration() is not None:
             self.calibration()  # refits only when the collection grew or shrank by 10 %
 
     def quality_info(self) -> dict[str, Any]:
         """The modality gap, query banks and calibration, as ``info`` reports them."""
-        from jointspace.query.calibration import Calibration
         from jointspace.query.modality import modality_gap
-        from jointspace.query.quality_setup import CALIBRATION
 
         stats = self._derived.modality()
         gap = modality_gap(stats)
         banks = {m: len(s.bank) for m in ("text", "image")
                  if (s := self._derived.get(f"hubness.{m}", _decode_bank)[0]) is not None}
-        cal, _ = self._derived.get(CALIBRATION, Calibration.from_bytes)
+        cal = self.stored_calibration()
         return {"modality_gap": None if gap is None else round(gap, 4), "query_banks": banks,
                 "calibration": None if cal is None else
                 {k: round(v.cut, 3) for k, v in cal.cuts.items()}}

@@ -167,7 +167,7 @@ def _classify(served: Served, picture: Any, names: list[str], spec: str | list[s
         predictions_from_scores,
         template_weight_table,
     )
-    from jointspace.zeroshot.transductive import class_scores, classify_new_images
+    from jointspace.zeroshot.transductive import classify_new_images, weighted_by_collection
 
     col = served.collection
     clf = build_classifier(col.embedder, names, templates=spec, keep_prompts=bool(weighting))
@@ -177,9 +177,7 @@ def _classify(served: Served, picture: Any, names: list[str], spec: str | list[s
         scores, weights = classify_new_images(col, graph, vector), graph.template_weights
         method = {"transductive": graph.propagation.settings.to_dict()}
     else:
-        if weighting:  # weights from the collection's images (the unlabelled set)
-            clf = class_scores(clf, col.item_vectors("image")[1],
-                               prompt_weights=weighting).classifier
+        clf = weighted_by_collection(col, clf, weighting)
         scores, weights, method = clf.scores(vector), clf.template_weights, {}
     pred = predictions_from_scores(clf.classes, scores, top, propagated=transductive)[0]
     index = {c: i for i, c in enumerate(clf.classes)}

@@ -170,10 +170,10 @@ def classify_set_with_collection(
     from jointspace.ingest.decode import load_image
     from jointspace.zeroshot.classifier import predictions_from_scores
     from jointspace.zeroshot.transductive import (
-        class_scores,
         classify_new_images,
         collection_graph,
         settings_of,
+        weighted_by_collection,
     )
 
     embedder = collection.embedder
@@ -187,8 +187,6 @@ def classify_set_with_collection(
         used = replace(clf, template_weights=graph.template_weights)
         scores = classify_new_images(collection, graph, vectors)
     else:
-        if weighting:  # the collection's images are the unlabelled set ZPE reads
-            clf = class_scores(clf, collection.item_vectors("image")[1],
-                               prompt_weights=weighting).classifier
-        used, scores = clf, clf.scores(vectors)
+        used = weighted_by_collection(collection, clf, weighting)
+        scores = used.scores(vectors)
     return predictions_from_scores(clf.classes, scores, k, propagated=bool(transductive)), used

@@ -114,6 +114,15 @@ def collection_graph(collection: Any, clf: ZeroShotClassifier, *,
     return graph
 
 
+def weighted_by_collection(collection: Any, clf: ZeroShotClassifier,
+                           prompt_weights: str | None) -> ZeroShotClassifier:
+    """``clf`` with prompt weights read from the collection's images, its unlabelled set."""
+    if not prompt_weights or prompt_weights == "equal":
+        return clf
+    return class_scores(clf, collection.item_vectors("image")[1],
+                        prompt_weights=prompt_weights).classifier
+
+
 def restamp_graph(collection: Any, graph: StoredGraph) -> None:
     """Mark the stored graph current again after writes that left the vectors alone (tags)."""
     store = collection.store
